@@ -1,0 +1,83 @@
+"""Scheduling one root task's host executions: the threaded and serial strategies.
+
+Threaded: ``workers`` threads pull the next host from the selected list as soon as they are
+free, so at most ``workers`` host executions are in flight and the next host starts the
+moment one ends. Serial: one host at a time, in selection order, in the calling thread.
+Each worker thread runs in a copy of the caller's ``contextvars`` context, so Prefect's run
+context (and per-host logging) follows the work.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator, Sequence
+
+from genja_prefect.definition import TaskDefinition
+from genja_prefect.execution import ExecutionEnv, failure_from_exception, run_host
+from genja_prefect.results import TaskResults
+
+
+def _run_one(env: ExecutionEnv, task: TaskDefinition, host_id: str) -> TaskResults:
+    try:
+        return run_host(env, task, env.host(host_id))
+    except Exception as exc:  # noqa: BLE001 - an engine bug must still leave one result per host
+        tree = TaskResults(task.name)
+        tree.hosts[host_id] = failure_from_exception(exc)
+        return tree
+
+
+def run_serial(env: ExecutionEnv, task: TaskDefinition, host_ids: Sequence[str]) -> TaskResults:
+    """Run hosts one at a time in the given order."""
+    results = TaskResults(task.name)
+    for host_id in host_ids:
+        results.merge(_run_one(env, task, host_id))
+    return results
+
+
+def run_threaded(
+    env: ExecutionEnv, task: TaskDefinition, host_ids: Sequence[str], workers: int
+) -> TaskResults:
+    """Run hosts on ``workers`` threads (clamped to 1..len(host_ids))."""
+    workers = max(1, min(workers, len(host_ids)))
+    if workers == 1 or len(host_ids) <= 1:
+        return run_serial(env, task, host_ids)
+    pending: Iterator[str] = iter(host_ids)
+    take = threading.Lock()
+    trees: list[TaskResults] = []
+
+    def work() -> None:
+        done: list[TaskResults] = []
+        while True:
+            with take:
+                host_id = next(pending, None)
+            if host_id is None:
+                break
+            done.append(_run_one(env, task, host_id))
+        trees.extend(done)  # list.extend is atomic under the GIL
+
+    threads = [
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(work,),
+            name=f"genja-{task.name}-{i}",
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        # Ctrl-C / cancellation: hosts not started yet end as "skipped: cancelled"; the
+        # hosts in flight finish (a thread cannot be killed), then the caller closes connections.
+        env.cancelled.set()
+        for thread in threads:
+            thread.join()
+        raise
+    results = TaskResults(task.name)
+    for tree in trees:
+        results.merge(tree)
+    return results

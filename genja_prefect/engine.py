@@ -1,0 +1,159 @@
+"""The engine: one ``run_tasks`` call, from the first root task to the last closed connection.
+
+Without Prefect (``settings.prefect.enabled: false``) it runs the root tasks directly. With
+Prefect (the default) :mod:`genja_prefect.prefect_engine` wraps the same steps in a flow run,
+a subflow per root task and a Prefect task run per host (or per batch of hosts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from genja_prefect.bridge import AsyncBridge
+from genja_prefect.definition import TaskDefinition
+from genja_prefect.dispatch import run_serial, run_threaded
+from genja_prefect.execution import ExecutionEnv, HostRunHooks, _call_hooks, set_current_env, _current_env
+from genja_prefect.resolver import TaskConnectionResolver
+from genja_prefect.results import RunResults, TaskResults
+from genja_prefect.runner import BatchRunnerPluginBase, RunnerPluginBase, _BuiltinRunner
+
+if TYPE_CHECKING:
+    from genja_prefect.runtime import Genja
+
+logger = logging.getLogger("genja_prefect.engine")
+
+
+def prepare(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> ExecutionEnv:
+    """Check the plugins the run needs (before any host is touched) and build its environment."""
+    manager = runtime.plugin_manager
+    manager.get("runner", runtime.settings.runner.plugin)
+    for root in tasks:
+        for definition in root.walk():
+            for name in definition.info.processors:
+                manager.get("processor", name)
+    bridge = AsyncBridge()
+    resolver = TaskConnectionResolver(runtime.inventory, manager, runtime.settings.runner, bridge)
+    env = ExecutionEnv(
+        inventory=runtime.inventory,
+        plugin_manager=manager,
+        runner_config=runtime.settings.runner,
+        resolver=resolver,
+        bridge=bridge,
+        max_depth=max_depth,
+    )
+    env._host_views.update(runtime._host_views())
+    return env
+
+
+def finish(env: ExecutionEnv) -> list[str]:
+    """Close every connection of the run and stop its event loop; returns close errors."""
+    try:
+        return env.resolver.close_all()
+    finally:
+        env.bridge.close()
+
+
+def _call_maybe_async(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    if inspect.iscoroutine(result):
+        # A custom async runner runs on its own loop in this thread; anything async that its
+        # host executions need goes to the run's bridge loop, so the two never block each other.
+        return asyncio.run(result)
+    return result
+
+
+def _overrides_run_tasks(runner: RunnerPluginBase) -> bool:
+    return isinstance(runner, BatchRunnerPluginBase) and (
+        type(runner).run_tasks is not BatchRunnerPluginBase.run_tasks
+    )
+
+
+def run_root(
+    env: ExecutionEnv,
+    runtime: "Genja",
+    task: TaskDefinition,
+    host_ids: list[str],
+) -> TaskResults:
+    """Run one root task on the selected hosts with the configured runner."""
+    settings = runtime.settings
+    processors = env.processors(task)
+    warnings: list[str] = []
+    if processors:
+        _call_hooks(env, processors, "task_started", (task.info, list(host_ids)), warnings)
+    runner = runtime.plugin_manager.get("runner", settings.runner.plugin)
+    if isinstance(runner, _BuiltinRunner):
+        if runner.serial:
+            results = run_serial(env, task, host_ids)
+        else:
+            workers = settings.runner.effective_worker_count(len(host_ids))
+            results = run_threaded(env, task, host_ids, workers)
+    else:
+        hosts = {h: env.host(h) for h in host_ids}
+        results = _call_maybe_async(
+            runner.run_task, task, hosts, env.resolver, settings.runner, env.max_depth
+        )
+        results = _check_results(results, task.name, runner)
+    if processors:
+        _call_hooks(env, processors, "task_completed", (task.info, results), warnings)
+    for text in warnings:
+        logger.warning(text)
+    return results
+
+
+def _check_results(results: Any, task_name: str, runner: Any) -> TaskResults:
+    if not isinstance(results, TaskResults):
+        raise TypeError(
+            f"runner '{runner.name}' returned {type(results).__name__} for task '{task_name}'; "
+            f"run_task must return TaskResults"
+        )
+    if results.task_name != task_name:
+        fixed = TaskResults(task_name)
+        fixed.merge(TaskResults(task_name, results.hosts, results.sub_tasks))
+        return fixed
+    return results
+
+
+def run_plain(
+    runtime: "Genja",
+    tasks: Sequence[TaskDefinition],
+    max_depth: int,
+    hooks: HostRunHooks | None = None,
+    root_wrapper: Callable[[TaskDefinition, Callable[[], TaskResults]], TaskResults] | None = None,
+) -> RunResults:
+    """Run root tasks in order. ``root_wrapper`` lets the Prefect engine wrap each in a subflow."""
+    env = prepare(runtime, tasks, max_depth)
+    env.hooks = hooks
+    host_ids = runtime.host_ids()
+    token = set_current_env(env)
+    try:
+        runner = runtime.plugin_manager.get("runner", runtime.settings.runner.plugin)
+        if _overrides_run_tasks(runner):
+            hosts = {h: env.host(h) for h in host_ids}
+            out = _call_maybe_async(
+                runner.run_tasks, list(tasks), hosts, env.resolver, runtime.settings.runner, max_depth
+            )
+            return RunResults(_check_results(r, t.name, runner) for r, t in zip(out, tasks))
+        results = RunResults()
+        for task in tasks:
+            def one(task: TaskDefinition = task) -> TaskResults:
+                return run_root(env, runtime, task, host_ids)
+
+            results.append(root_wrapper(task, one) if root_wrapper else one())
+        return results
+    finally:
+        _current_env.reset(token)
+        for text in finish(env):
+            logger.warning(text)
+
+
+def run(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
+    """Entry point used by ``Genja.run_tasks``: with or without Prefect per the settings."""
+    if not runtime.settings.prefect.enabled:
+        return run_plain(runtime, tasks, max_depth)
+    from genja_prefect.prefect_engine import run_with_prefect
+
+    return run_with_prefect(runtime, tasks, max_depth)

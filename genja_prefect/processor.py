@@ -1,0 +1,55 @@
+"""Processor plugins: lifecycle hooks around tasks, hosts and sub-tasks.
+
+A task opts into processors by name (``@task(processors=["audit"])``). Every hook is optional
+and may be ``async def``. The engine calls them in this order for each root task::
+
+    task_started(task, host_ids)
+      for each host (concurrently under the threaded runner):
+        host_started(task, host)
+          [the root task body]
+          for each sub-task, depth first, after its parent:
+            subtask_started(sub_task, host) -> [body] -> subtask_completed(sub_task, host, result)
+        host_completed(task, host, result)        # result of the root task for that host
+    task_completed(task, results)                 # the whole TaskResults tree
+
+The root task's processors see the hooks of its whole tree; a sub-task's own processors see
+its ``subtask_*`` hooks. A hook may change the result it is given (e.g. add metadata). A hook
+that raises is logged and recorded as a warning on the host result; it never loses a result.
+
+Example::
+
+    class Audit(ProcessorPluginBase):
+        name = "audit"
+
+        def host_completed(self, task, host, result):
+            if hasattr(result, "metadata"):
+                result.metadata["audited_by"] = "audit"
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ProcessorPluginBase:
+    """Base class of processor plugins; override the hooks you need."""
+
+    name: ClassVar[str] = ""
+
+    def task_started(self, task: Any, host_ids: list[str]) -> Any:
+        """A root task is about to run on ``host_ids`` (possibly none)."""
+
+    def task_completed(self, task: Any, results: Any) -> Any:
+        """A root task finished on every host; ``results`` is its TaskResults tree."""
+
+    def host_started(self, task: Any, host: Any) -> Any:
+        """One host's execution of a root task (with its sub-tasks) starts."""
+
+    def host_completed(self, task: Any, host: Any, result: Any) -> Any:
+        """One host's execution of a root task ended with ``result``."""
+
+    def subtask_started(self, task: Any, host: Any) -> Any:
+        """A sub-task starts on a host, after its parent."""
+
+    def subtask_completed(self, task: Any, host: Any, result: Any) -> Any:
+        """A sub-task ended on a host with ``result``."""

@@ -1,0 +1,206 @@
+"""Settings: ``settings.yaml`` (YAML or JSON) as pydantic models.
+
+Sections: ``core``, ``inventory``, ``runner``, ``logging`` and ``prefect``. Unknown keys are
+errors. Environment variables ``GENJA_PREFECT_<SECTION>__<KEY>`` (nested keys joined by
+``__``) override the file, e.g. ``GENJA_PREFECT_RUNNER__WORKER_COUNT=50``; their values are
+read as YAML scalars (``50`` is a number, ``true`` a boolean).
+
+Example ``settings.yaml``::
+
+    inventory:
+      plugin: FileInventoryPlugin
+      options: {hosts_file: hosts.yaml, groups_file: groups.yaml, defaults_file: defaults.yaml}
+    runner:
+      plugin: threaded
+      worker_count: 10
+      max_task_depth: 10
+      max_connection_attempts: 3
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from genja_prefect.errors import SettingsError
+from genja_prefect.yamlfile import find_line, load_file
+
+ENV_PREFIX = "GENJA_PREFECT_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CoreConfig(_Section):
+    """``core``: ``raise_on_error`` is accepted for Genja compatibility; failures are always
+    recorded in the result tree, never raised (see the tasks reference)."""
+
+    raise_on_error: bool = False
+
+
+class InventoryConfig(_Section):
+    """``inventory``: which inventory plugin loads the hosts, and how to transform them."""
+
+    plugin: str = "FileInventoryPlugin"
+    options: dict[str, Any] = Field(default_factory=dict)
+    transform_function: str | None = None
+    transform_function_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RetryConfig(_Section):
+    """``runner.retry``: re-run a host whose result failed with ``retryable=True``."""
+
+    allow: bool = False
+    max_attempts: int = Field(default=2, ge=1)
+    delay_ms: int = Field(default=0, ge=0)
+
+
+class RunnerConfig(_Section):
+    """``runner``: runner plugin and limits.
+
+    ``worker_count`` is the number of host executions in flight for runners that support
+    it (threaded): when unset, the machine's available parallelism; never more than the
+    selected hosts; clamped to at least 1.
+    """
+
+    plugin: str = "threaded"
+    options: dict[str, Any] = Field(default_factory=dict)
+    worker_count: int | None = None
+    max_task_depth: int = Field(default=10, ge=0)
+    max_connection_attempts: int = Field(default=3, ge=1)
+    connection_backoff_ms: int = Field(default=200, ge=0)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    def effective_worker_count(self, host_count: int) -> int:
+        """The threaded runner's worker count for ``host_count`` selected hosts."""
+        workers = self.worker_count if self.worker_count is not None else (os.cpu_count() or 1)
+        return max(1, min(workers, host_count))
+
+
+class LoggingConfig(_Section):
+    """``logging``: Python logging of genja-prefect itself (Prefect's own logging is separate)."""
+
+    enabled: bool = True
+    level: str = "INFO"
+    log_file: str | None = None
+    to_console: bool = False
+
+
+class PrefectConfig(_Section):
+    """``prefect``: how a run maps onto Prefect.
+
+    - ``enabled``: run as Prefect flows (default). ``false`` runs the same engine without
+      Prefect (no UI rows), e.g. for quick local checks.
+    - ``host_runs``: ``per_host`` records one Prefect task run per host execution, ``batch``
+      one per batch of hosts (``batch_size`` hosts each); ``auto`` picks ``per_host`` up to
+      ``batch_threshold`` selected hosts and ``batch`` above it.
+    - ``artifacts``: publish a table and a markdown summary per root task.
+    - ``task_runner``: ``threads`` (in-process) or ``dask`` (prefect-dask, a LocalCluster of
+      ``dask_workers`` processes unless ``dask_address`` names a scheduler).
+    - ``subflow_heartbeats``: Prefect flow-run heartbeats for the per-root-task subflows;
+      off by default because each costs ~1 s at subflow end (the outer flow keeps Prefect's
+      own setting).
+    """
+
+    enabled: bool = True
+    flow_name: str = "genja-run"
+    host_runs: Literal["auto", "per_host", "batch"] = "auto"
+    batch_threshold: int = Field(default=5000, ge=1)
+    batch_size: int = Field(default=500, ge=1)
+    artifacts: bool = True
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None
+    dask_workers: int = Field(default=2, ge=1)
+    subflow_heartbeats: bool = False
+
+
+class Settings(_Section):
+    """All settings. ``base_dir`` is the folder relative paths are resolved against."""
+
+    core: CoreConfig = Field(default_factory=CoreConfig)
+    inventory: InventoryConfig = Field(default_factory=InventoryConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    prefect: PrefectConfig = Field(default_factory=PrefectConfig)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    source: str = Field(default="<settings>", exclude=True)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> "Settings":
+        """Load a YAML/JSON settings file, then apply ``GENJA_PREFECT_*`` overrides."""
+        file = Path(path)
+        data = load_file(file, SettingsError)
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise SettingsError("expected a mapping of sections (core, inventory, runner, ...)", source=str(file))
+        return cls.from_dict(data, source=str(file), base_dir=file.resolve().parent, env=env)
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: str = "<settings>",
+        base_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> "Settings":
+        """Validate a settings mapping, applying ``GENJA_PREFECT_*`` environment overrides."""
+        merged = _apply_env(dict(data), os.environ if env is None else env)
+        for reserved in ("base_dir", "source"):
+            if reserved in merged:
+                raise SettingsError("unknown section", source=source, key=reserved)
+        try:
+            settings = cls.model_validate(merged)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False, include_input=False)[0]
+            loc = [str(p) for p in err["loc"]]
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling)"
+            env_var = ENV_PREFIX + "__".join(p.upper() for p in loc)
+            if env_var in (os.environ if env is None else env):
+                message += f" (value from environment variable {env_var})"
+            raise SettingsError(
+                message, source=source, key=".".join(loc), line=find_line(source, loc)
+            ) from None
+        settings.base_dir = base_dir or Path.cwd()
+        settings.source = source
+        return settings
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if len(path) < 2 or not all(path):
+            raise SettingsError(
+                f"environment variable {name} must look like {ENV_PREFIX}<SECTION>__<KEY>",
+                source="environment",
+            )
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for i, key in enumerate(path[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            elif not isinstance(child, dict):
+                raise SettingsError(
+                    f"environment variable {name} sets a key inside '{'.'.join(path[: i + 1])}', which is not a section",
+                    source="environment",
+                )
+            else:
+                child = node[key] = dict(child)
+            node = child
+        node[path[-1]] = value
+    return data
