@@ -31,6 +31,11 @@ class TaskDefinition:
                 f"{task!r} is not a task: decorate its class with @task(name=...) and define "
                 f"start(self, task, host, context) or async start_async(...)"
             )
+        if not spec.has_entry_point:
+            raise TaskDefinitionError(
+                f"task '{spec.name}' ({klass.__qualname__}) cannot run: define exactly one of "
+                f"start(self, task, host, context) or async start_async(self, task, host, context)"
+            )
         self.instance = task() if isinstance(task, type) else task
         self.spec = spec
         self.sub_tasks: tuple[TaskDefinition, ...] = tuple(TaskDefinition(s) for s in spec.sub_tasks)

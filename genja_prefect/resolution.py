@@ -39,7 +39,7 @@ def _describe(criteria: dict[str, Any]) -> str:
 def _score(plugin: Any, capabilities: Sequence[type]) -> int:
     spec = plugin_spec(plugin)
     declared = spec.capabilities if spec else ()
-    return sum(1 for cap in capabilities if any(issubclass(d, cap) for d in declared))
+    return sum(1 for cap in capabilities if any(cap in getattr(d, "__mro__", (d,)) for d in declared))
 
 
 def resolve_connection_plugin_name(
