@@ -1,0 +1,1 @@
+results = genja.run_task(CollectFacts, max_depth=1)

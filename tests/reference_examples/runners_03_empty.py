@@ -1,0 +1,2 @@
+if not genja.host_ids():
+    print("no hosts selected")
