@@ -1,0 +1,410 @@
+"""The CLI of a simulated device: modes, command matching, a running config. No I/O here.
+
+One :class:`DeviceState` per device (its config survives across sessions, like a real box);
+one :class:`CliSession` per SSH session (its own mode). :meth:`CliSession.handle_line` takes one
+line of input and returns what the device prints before the next prompt. Example::
+
+    state = DeviceState(IOS, "r1")
+    cli = CliSession(state)
+    cli.handle_line("enable")
+    print(cli.handle_line("show ip interface brief").output)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from genja_prefect.lab.sim_platforms import SimPlatform
+
+# Child lines whose identity is their first two words ("ip address", "switchport mode").
+_TWO_WORD_KEYS = frozenset({"ip", "ipv6", "switchport", "spanning-tree", "standby", "vrrp", "channel-group"})
+# Top-level lines of which a device keeps only one.
+_SINGLE_TOP = frozenset({"hostname", "ip domain name", "ip domain-name", "spanning-tree mode", "clock timezone"})
+_PIPES = ("include", "exclude", "begin", "section", "count")
+# Words a config section (interface, router, ...) commonly starts a child line with; known so
+# that abbreviations such as "shut" or "desc" expand.
+_CHILD_KEYWORDS = frozenset(
+    {"shutdown", "description", "mtu", "speed", "duplex", "switchport", "encapsulation", "transport",
+     "neighbor", "network", "name", "channel-group", "bgp", "redistribute", "passive-interface"}
+)
+
+
+@dataclass
+class Block:
+    """One top-level config line and, for sections (interface, router, ...), its children."""
+
+    line: str
+    section: str | None = None
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Response:
+    """What a line of input produced: text to print, and whether the session ends."""
+
+    output: str = ""
+    close: bool = False
+
+
+def _key(line: str) -> str:
+    words = line.split()
+    if not words:
+        return ""
+    return " ".join(words[:2]) if words[0] in _TWO_WORD_KEYS else words[0]
+
+
+class DeviceState:
+    """A device's hostname and running/startup config, shared by all its sessions."""
+
+    def __init__(self, platform: SimPlatform, hostname: str) -> None:
+        self.platform = platform
+        self.hostname = hostname
+        self.blocks: list[Block] = []
+        for raw in platform.initial_config:
+            line = raw.format(hostname=hostname)
+            if line.startswith(" "):
+                self.blocks[-1].children.append(line.strip())
+            else:
+                first = line.split()[0]
+                self.blocks.append(Block(line, platform.sections.get(first)))
+        self._initial_hostname = hostname
+        self._startup: str | None = None  # None: still the initial config (rendered on demand)
+
+    def render_config(self) -> str:
+        """The running config as ``show running-config`` prints it."""
+        p = self.platform
+        body: list[str] = []
+        for block in self.blocks:
+            if block.section:
+                body.append("!")
+            body.append(block.line)
+            body.extend(p.indent + child for child in block.children)
+        size = sum(len(line) + 1 for line in body)
+        header = [h.format(hostname=self.hostname, size=size) for h in p.config_header]
+        return "\n".join([*header, *body, *p.config_footer])
+
+    @property
+    def startup(self) -> str:
+        """The saved config (``write memory`` updates it)."""
+        if self._startup is None:
+            return DeviceState(self.platform, self._initial_hostname).render_config()
+        return self._startup
+
+    def save(self) -> None:
+        """``write memory``: the running config becomes the startup config."""
+        self._startup = self.render_config()
+
+    def interfaces(self) -> list[tuple[str, str, bool, str]]:
+        """(name, address, shut down?, description) of each interface, from the config."""
+        result = []
+        for block in self.blocks:
+            if block.section != "if":
+                continue
+            name = block.line.split(maxsplit=1)[1]
+            address = next((c.split()[2] for c in block.children if c.startswith("ip address ")), "unassigned")
+            description = next((c.split(maxsplit=1)[1] for c in block.children if c.startswith("description ")), "")
+            result.append((name, address, "shutdown" in block.children, description))
+        return result
+
+    def find_block(self, line: str) -> Block | None:
+        return next((b for b in self.blocks if b.line == line), None)
+
+    def set_top(self, line: str) -> None:
+        """Add a top-level line, replacing the old one for single-valued settings."""
+        words = line.split()
+        if words[0] == "hostname" and len(words) > 1:
+            self.hostname = words[1]
+        for key in (" ".join(words[:3]), " ".join(words[:2]), words[0]):
+            if key in _SINGLE_TOP:
+                for block in self.blocks:
+                    if not block.section and block.line.startswith(key + " "):
+                        block.line = line
+                        return
+        if self.find_block(line) is None:
+            self.blocks.append(Block(line))
+
+    def remove_top(self, line: str) -> None:
+        """``no <line>`` at the top level: drop the matching block or single-valued setting."""
+        self.blocks = [b for b in self.blocks if b.line != line and not (b.line.startswith(line + " ") and not b.section)]
+
+
+class CliSession:
+    """The state of one CLI session: mode, current config section, and the commands it knows."""
+
+    def __init__(self, state: DeviceState) -> None:
+        self.state = state
+        self.platform = state.platform
+        self.mode = "exec"
+        self.section: Block | None = None
+        self._commands: list[tuple[tuple[str, ...], str, str]] = [
+            (("enable",), "enable", "exec"),
+            (("disable",), "disable", "exec"),
+            (("configure",), "configure", "privileged"),
+            (("configure", "terminal"), "configure", "privileged"),
+            (("terminal", "length", "<n>"), "term_length", "exec"),
+            (("terminal", "width", "<n>"), "term_width", "exec"),
+            (("terminal", "monitor"), "noop", "exec"),
+            (("show", "running-config"), "show_run", "privileged"),
+            (("show", "startup-config"), "show_start", "privileged"),
+            (("show", "ip", "interface", "brief"), "show_ip_int_brief", "exec"),
+            (("show", "interfaces", "description"), "show_int_desc", "exec"),
+            (("write", "memory"), "write", "privileged"),
+            (("copy", "running-config", "startup-config"), "write", "privileged"),
+            (("exit",), "exit", "exec"),
+            (("logout",), "exit", "exec"),
+            (("quit",), "exit", "exec"),
+        ]
+        self._commands += [(tuple(cmd.split()), "output:" + cmd, "exec") for cmd in self.platform.outputs]
+
+    @property
+    def prompt(self) -> str:
+        """The prompt for the current mode."""
+        if self.section is not None:
+            return self.platform.prompts["section"].format(hostname=self.state.hostname, section=self.section.section)
+        return self.platform.prompts[self.mode].format(hostname=self.state.hostname)
+
+    def handle_line(self, line: str) -> Response:
+        """Run one line of input; the caller prints ``output`` then :attr:`prompt`."""
+        line = line.strip()
+        if not line or line.startswith("!"):
+            return Response()
+        if self.mode == "config":
+            return self._config_line(line)
+        return self._exec_line(line, len(self.prompt))
+
+    # -- exec and privileged mode -------------------------------------------------------
+
+    def _exec_line(self, line: str, column: int) -> Response:
+        command, _, pipe = line.partition("|")
+        words = command.split()
+        allowed = [c for c in self._commands if c[2] == "exec" or self.mode == "privileged"]
+        matches, depth = self._match(words, allowed)
+        if not matches:
+            return Response(self._invalid(line, words, depth, column))
+        if len(matches) > 1:
+            return Response(self.platform.ambiguous.format(command=command.strip()))
+        if matches[0] == "incomplete":
+            return Response(self.platform.incomplete)
+        _, action, _ = matches[0]
+        response = self._run(action, words)
+        if pipe and response.output:
+            response.output = self._pipe(response.output, pipe.strip())
+        return response
+
+    def _match(self, words: list[str], commands: list[tuple[tuple[str, ...], str, str]]) -> tuple[list, int]:
+        """Commands matching ``words`` word by word (abbreviations allowed), and how deep the best got."""
+        depth, full, exact, prefix = 0, [], [], False
+        lowered = [w.lower() for w in words]
+        for cmd in commands:
+            cmd_words = cmd[0]
+            matched = 0
+            for word, cmd_word in zip(lowered, cmd_words):
+                if cmd_word == "<n>" and word.isdigit() or cmd_word != "<n>" and cmd_word.startswith(word):
+                    matched += 1
+                else:
+                    break
+            depth = max(depth, matched)
+            if matched == len(words) == len(cmd_words):
+                full.append(cmd)
+                if all(w == c or c == "<n>" for w, c in zip(lowered, cmd_words)):
+                    exact.append(cmd)
+            elif matched == len(words) < len(cmd_words):
+                prefix = True
+        if exact:
+            return exact[:1], depth
+        if full:
+            return full, depth
+        return (["incomplete"] if prefix else []), depth
+
+    def _invalid(self, line: str, words: list[str], depth: int, column: int) -> str:
+        if not self.platform.show_caret:
+            return self.platform.invalid_input
+        offset = 0
+        for word in words[:depth]:
+            offset = line.index(word, offset) + len(word)
+        if depth < len(words):
+            offset = line.index(words[depth], offset)
+        return " " * (column + offset) + "^\n" + self.platform.invalid_input
+
+    def _run(self, action: str, words: list[str]) -> Response:
+        p, state = self.platform, self.state
+        if action.startswith("output:"):
+            return Response(p.outputs[action[7:]].format(hostname=state.hostname))
+        if action == "enable":
+            self.mode = "privileged"
+        elif action == "disable":
+            self.mode = "exec"
+        elif action == "configure":
+            self.mode, self.section = "config", None
+            return Response(p.configure_banner)
+        elif action == "term_length":
+            return Response(p.terminal_length_message if words[-1] == "0" else "")
+        elif action == "term_width":
+            return Response(p.terminal_width_message.format(width=words[-1]))
+        elif action == "show_run":
+            return Response(state.render_config())
+        elif action == "show_start":
+            return Response(state.startup)
+        elif action == "write":
+            state.save()
+            return Response(p.write_memory_output)
+        elif action == "show_ip_int_brief":
+            return Response(self._ip_int_brief())
+        elif action == "show_int_desc":
+            return Response(self._int_desc())
+        elif action == "exit":
+            return Response(close=True)
+        return Response()
+
+    def _ip_int_brief(self) -> str:
+        if self.platform.name == "eos":
+            lines = [
+                " " * 74 + "Address",
+                "Interface       IP Address        Status       Protocol            MTU    Owner",
+                "--------------- ----------------- ------------ -------------- ----------- -------",
+            ]
+            for name, addr, shut, _ in self.state.interfaces():
+                status = "adminDown    down" if shut else "up           up"
+                lines.append(f"{name:<15} {addr:<17} {status:<27} {1500:>11}")
+            return "\n".join(lines)
+        lines = ["Interface              IP-Address      OK? Method Status                Protocol"]
+        for name, addr, shut, _ in self.state.interfaces():
+            status = "administratively down down" if shut else "up                    up"
+            method = "NVRAM" if addr != "unassigned" else "unset"
+            lines.append(f"{name:<22} {addr:<15} YES {method:<6} {status}")
+        return "\n".join(lines)
+
+    def _int_desc(self) -> str:
+        lines = ["Interface                      Status         Protocol Description"]
+        for name, _, shut, description in self.state.interfaces():
+            status = "admin down     down    " if shut else "up             up      "
+            lines.append(f"{self._short_name(name):<30} {status} {description}".rstrip())
+        return "\n".join(lines)
+
+    def _short_name(self, name: str) -> str:
+        for short, full in self.platform.interface_names.items():
+            if name.startswith(full):
+                return short.capitalize() + name[len(full):]
+        return name
+
+    @staticmethod
+    def _pipe(output: str, pipe: str) -> str:
+        verb, _, pattern = pipe.partition(" ")
+        verbs = [v for v in _PIPES if v.startswith(verb.lower())] if verb else []
+        if len(verbs) != 1:
+            return output
+        try:
+            regex = re.compile(pattern.strip())
+        except re.error:
+            regex = re.compile(re.escape(pattern.strip()))
+        lines = output.splitlines()
+        if verbs[0] == "include":
+            lines = [ln for ln in lines if regex.search(ln)]
+        elif verbs[0] == "exclude":
+            lines = [ln for ln in lines if not regex.search(ln)]
+        elif verbs[0] == "begin":
+            start = next((i for i, ln in enumerate(lines) if regex.search(ln)), len(lines))
+            lines = lines[start:]
+        elif verbs[0] == "count":
+            return f"Number of lines which match regexp = {sum(1 for ln in lines if regex.search(ln))}"
+        else:  # section: matching top-level lines with their indented children
+            kept, keep = [], False
+            for ln in lines:
+                if not ln.startswith(" "):
+                    keep = bool(regex.search(ln))
+                if keep:
+                    kept.append(ln)
+            lines = kept
+        return "\n".join(lines)
+
+    # -- configuration mode -------------------------------------------------------------
+
+    def _config_line(self, line: str) -> Response:
+        p, state = self.platform, self.state
+        words = line.split()
+        first = self._config_keyword(words[0].lower())
+        if first is None:
+            return Response(self._invalid(line, words, 0, len(self.prompt)))
+        if first == "ambiguous":
+            return Response(p.ambiguous.format(command=line))
+        rest = " ".join(words[1:])
+        if first == "end":
+            self.mode, self.section = "privileged", None
+        elif first == "exit":
+            if self.section is not None:
+                self.section = None
+            else:
+                self.mode = "privileged"
+        elif first == "do":
+            saved = self.mode
+            self.mode = "privileged"
+            try:
+                return self._exec_line(rest, len(self.prompt) + 3) if rest else Response(p.incomplete)
+            finally:
+                self.mode = saved
+        elif first in p.sections:
+            if not rest:
+                return Response(p.incomplete)
+            full = self._normalize(first, rest)
+            block = state.find_block(full)
+            if block is None:
+                block = Block(full, p.sections[first])
+                state.blocks.append(block)
+            self.section = block
+        elif first == "no":
+            self._no(rest)
+        elif self.section is not None:
+            child = " ".join([first, *words[1:]])
+            key = _key(child)
+            kids = self.section.children
+            idx = next((i for i, c in enumerate(kids) if _key(c) == key), None)
+            if idx is None:
+                kids.append(child)
+            else:
+                kids[idx] = child
+        else:
+            state.set_top(" ".join([first, *words[1:]]))
+        return Response()
+
+    def _config_keyword(self, word: str) -> str | None:
+        known = {"end", "exit", "do", "no"} | set(self.platform.sections) | self.platform.config_keywords
+        if self.section is not None:
+            known |= _CHILD_KEYWORDS
+            return word if word in known else (self._unique(word, known) or word)
+        if word in known:
+            return word
+        return self._unique(word, known)
+
+    @staticmethod
+    def _unique(word: str, known: set[str]) -> str | None:
+        hits = [k for k in known if k.startswith(word)]
+        if len(hits) > 1:
+            return "ambiguous"
+        return hits[0] if hits else None
+
+    def _normalize(self, keyword: str, rest: str) -> str:
+        """``int gi1`` -> ``interface GigabitEthernet1`` (interface names only)."""
+        if keyword == "interface":
+            match = re.match(r"([A-Za-z-]+)\s*([\d/.:]+)$", rest)
+            if match:
+                prefix, number = match.groups()
+                for short, full in self.platform.interface_names.items():
+                    if full.lower().startswith(prefix.lower()) and prefix.lower().startswith(short):
+                        return f"interface {full}{number}"
+        return f"{keyword} {rest}"
+
+    def _no(self, rest: str) -> None:
+        words = rest.split()
+        if not words:
+            return
+        first = self._config_keyword(words[0].lower()) or words[0]
+        if first in self.platform.sections:
+            self.state.blocks = [b for b in self.state.blocks if b.line != self._normalize(first, " ".join(words[1:]))]
+            return
+        line = " ".join([first, *words[1:]])
+        if self.section is not None:
+            kids = self.section.children
+            self.section.children = [c for c in kids if c != line and _key(c) != line and _key(c) != _key(line)]
+        else:
+            self.state.remove_top(line)
