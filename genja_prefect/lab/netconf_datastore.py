@@ -1,0 +1,277 @@
+"""NETCONF datastores as XML trees: subtree filtering, edit-config, locks, candidate/commit.
+
+No I/O; :mod:`genja_prefect.lab.netconf_server` feeds it parsed RPCs. Without YANG schemas,
+list entries are told apart by a key-like first leaf (``name``, ``id``, ``key``, ...):
+``<interface><name>eth0</name>...`` matches the existing interface whose ``name`` is ``eth0``,
+which is how the common IETF models are keyed; any other element is a container, matched by
+its tag alone.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+
+BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+OPERATION = f"{{{BASE_NS}}}operation"
+KEY_LEAVES = frozenset({"name", "id", "key", "index", "vlan-id", "sequence-id", "prefix"})
+EDIT_OPERATIONS = frozenset({"merge", "replace", "create", "delete", "remove", "none"})
+
+IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+SYS_NS = "urn:ietf:params:xml:ns:yang:ietf-system"
+
+
+class RpcError(Exception):
+    """An error to report in an ``<rpc-error>`` (RFC 6241 appendix A)."""
+
+    def __init__(
+        self, tag: str, message: str, *, error_type: str = "application", info: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.tag = tag
+        self.error_type = error_type
+        self.message = message
+        self.info = info or {}
+
+
+def initial_config(hostname: str) -> etree._Element:
+    """The lab device's starting configuration (a ``<data>`` element)."""
+    data = etree.Element(f"{{{BASE_NS}}}data", nsmap={None: BASE_NS})
+    interfaces = etree.SubElement(data, f"{{{IF_NS}}}interfaces", nsmap={None: IF_NS})
+    for name, description in (("eth0", "uplink"), ("eth1", ""), ("lo0", "loopback")):
+        interface = etree.SubElement(interfaces, f"{{{IF_NS}}}interface")
+        etree.SubElement(interface, f"{{{IF_NS}}}name").text = name
+        if description:
+            etree.SubElement(interface, f"{{{IF_NS}}}description").text = description
+        etree.SubElement(interface, f"{{{IF_NS}}}enabled").text = "true"
+    system = etree.SubElement(data, f"{{{SYS_NS}}}system", nsmap={None: SYS_NS})
+    etree.SubElement(system, f"{{{SYS_NS}}}hostname").text = hostname
+    return data
+
+
+def state_data(hostname: str) -> list[etree._Element]:
+    """Operational data that ``<get>`` adds to the running config."""
+    state = etree.Element(f"{{{SYS_NS}}}system-state", nsmap={None: SYS_NS})
+    platform = etree.SubElement(state, f"{{{SYS_NS}}}platform")
+    for tag, text in (("os-name", "genja-lab"), ("os-release", "1.0"), ("machine", hostname)):
+        etree.SubElement(platform, f"{{{SYS_NS}}}{tag}").text = text
+    return [state]
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _same_tag(filter_tag: str, data_tag: str) -> bool:
+    # A filter element without a namespace matches by local name (lenient, like many servers).
+    return filter_tag == data_tag or ("}" not in filter_tag and _local(data_tag) == filter_tag)
+
+
+def _text(element: etree._Element) -> str:
+    return (element.text or "").strip()
+
+
+def _is_leaf(element: etree._Element) -> bool:
+    return len(element) == 0
+
+
+def subtree_filter(data: etree._Element, filter_el: etree._Element | None) -> etree._Element:
+    """A copy of ``data`` (a ``<data>`` element) keeping what the RFC 6241 subtree filter selects.
+
+    ``None`` or an empty filter selects everything.
+    """
+    if filter_el is None:
+        return copy.deepcopy(data)
+    result = etree.Element(data.tag, nsmap=data.nsmap)
+    for f in filter_el:
+        if not isinstance(f.tag, str):
+            continue  # comments
+        for d in data:
+            if _same_tag(f.tag, d.tag):
+                kept = _prune(d, f)
+                if kept is not None:
+                    result.append(kept)
+    return result
+
+
+def _prune(data: etree._Element, filt: etree._Element) -> etree._Element | None:
+    """Apply filter node ``filt`` to the matching data node ``data``; None if not selected."""
+    fchildren = [f for f in filt if isinstance(f.tag, str)]
+    if not fchildren:
+        if _text(filt) and _text(filt) != _text(data):
+            return None
+        return copy.deepcopy(data)  # selection node
+    content = [f for f in fchildren if _is_leaf(f) and _text(f)]
+    for f in content:
+        if not any(_same_tag(f.tag, d.tag) and _text(d) == _text(f) for d in data):
+            return None
+    out = etree.Element(data.tag, attrib=dict(data.attrib), nsmap=data.nsmap)
+    others = [f for f in fchildren if f not in content]
+    if not others:
+        out.extend(copy.deepcopy(d) for d in data)
+        return out
+    for d in data:
+        if any(_same_tag(f.tag, d.tag) for f in content):
+            out.append(copy.deepcopy(d))
+            continue
+        for f in others:
+            if _same_tag(f.tag, d.tag):
+                kept = _prune(d, f)
+                if kept is not None:
+                    out.append(kept)
+                break
+    if not content and len(out) == 0:
+        return None
+    return out
+
+
+def _find(parent: etree._Element, cfg: etree._Element) -> etree._Element | None:
+    """The existing child of ``parent`` that ``cfg`` refers to (list entries by their key leaf)."""
+    first = next((c for c in cfg if isinstance(c.tag, str)), None)
+    key = first if first is not None and _is_leaf(first) and _local(first.tag) in KEY_LEAVES else None
+    for child in parent:
+        if child.tag != cfg.tag:
+            continue
+        if key is None:
+            return child
+        if any(c.tag == key.tag and _text(c) == _text(key) for c in child):
+            return child
+    return None
+
+
+def _clean_copy(cfg: etree._Element) -> etree._Element:
+    new = copy.deepcopy(cfg)
+    for element in new.iter():
+        if isinstance(element.tag, str) and OPERATION in element.attrib:
+            del element.attrib[OPERATION]
+    etree.cleanup_namespaces(new)  # drop the now unused xmlns:nc declarations
+    return new
+
+
+def edit(target: etree._Element, config: etree._Element, default_operation: str) -> None:
+    """Apply an edit-config ``<config>`` to ``target`` in place (raises :class:`RpcError`)."""
+    if default_operation == "replace":
+        for child in list(target):
+            target.remove(child)
+        target.extend(_clean_copy(c) for c in config if isinstance(c.tag, str))
+        return
+    _edit(target, config, default_operation)
+
+
+def _edit(parent: etree._Element, cfg_parent: etree._Element, inherited: str) -> None:
+    for cfg in cfg_parent:
+        if not isinstance(cfg.tag, str):
+            continue
+        op = cfg.get(OPERATION, inherited)
+        if op not in EDIT_OPERATIONS:
+            raise RpcError("bad-attribute", f"unknown operation {op!r}", error_type="protocol",
+                           info={"bad-attribute": "operation", "bad-element": _local(cfg.tag)})
+        match = _find(parent, cfg)
+        if op in ("delete", "remove"):
+            if match is None:
+                if op == "delete":
+                    raise RpcError("data-missing", f"cannot delete {_local(cfg.tag)}: it does not exist")
+                continue
+            parent.remove(match)
+        elif op == "create" and match is not None:
+            raise RpcError("data-exists", f"cannot create {_local(cfg.tag)}: it already exists")
+        elif op in ("create", "replace"):
+            new = _clean_copy(cfg)
+            if match is None:
+                parent.append(new)
+            else:
+                parent.replace(match, new)
+        elif _is_leaf(cfg):
+            if op == "merge":
+                if match is None:
+                    parent.append(_clean_copy(cfg))
+                else:
+                    match.text = cfg.text
+        else:  # merge or none into a container or list entry
+            created = match is None
+            if match is None:
+                attrib = {k: v for k, v in cfg.attrib.items() if k != OPERATION}
+                own_ns = etree.QName(cfg).namespace
+                nsmap = {prefix: uri for prefix, uri in cfg.nsmap.items() if uri == own_ns}
+                match = etree.SubElement(parent, cfg.tag, attrib=attrib, nsmap=nsmap)
+            _edit(match, cfg, op)
+            if created and len(match) == 0 and op == "none":
+                parent.remove(match)
+
+
+class Datastores:
+    """running and candidate of one device, with their locks (session id or None).
+
+    The candidate follows running until someone edits it; commit and discard-changes make it
+    follow again. So an edit of running is visible in an unmodified candidate, as on most
+    devices with ``:candidate``.
+    """
+
+    def __init__(self, hostname: str) -> None:
+        self.hostname = hostname
+        self.running: etree._Element = initial_config(hostname)
+        self._candidate: etree._Element | None = None
+        self.locks: dict[str, int | None] = {"running": None, "candidate": None}
+
+    @property
+    def candidate(self) -> etree._Element:
+        """The candidate datastore (running itself while it has no changes of its own)."""
+        return self.running if self._candidate is None else self._candidate
+
+    def get(self, name: str) -> etree._Element:
+        """The named datastore (``running`` or ``candidate``); do not modify it in place."""
+        if name == "running":
+            return self.running
+        if name == "candidate":
+            return self.candidate
+        raise RpcError("invalid-value", f"unknown datastore {name!r}; use running or candidate", error_type="protocol")
+
+    def set(self, name: str, data: etree._Element) -> None:
+        """Replace the named datastore's content."""
+        self.get(name)
+        if name == "running":
+            self.running = data
+        else:
+            self._candidate = data
+
+    def check_writable(self, name: str, session_id: int) -> None:
+        """Raise ``in-use`` if another session holds the lock on ``name``."""
+        owner = self.locks[name]
+        if owner is not None and owner != session_id:
+            raise RpcError("in-use", f"{name} is locked by session {owner}", info={"session-id": str(owner)})
+
+    def lock(self, name: str, session_id: int) -> None:
+        """Lock ``name`` for ``session_id`` (``lock-denied`` if someone holds it)."""
+        self.get(name)
+        owner = self.locks[name]
+        if owner is not None:
+            raise RpcError("lock-denied", f"{name} is already locked by session {owner}",
+                           error_type="protocol", info={"session-id": str(owner)})
+        self.locks[name] = session_id
+
+    def unlock(self, name: str, session_id: int) -> None:
+        """Release ``session_id``'s lock on ``name``."""
+        self.get(name)
+        if self.locks[name] != session_id:
+            raise RpcError("operation-failed", f"{name} is not locked by this session", error_type="protocol")
+        self.locks[name] = None
+
+    def release(self, session_id: int) -> None:
+        """Drop every lock ``session_id`` holds (its session ended); a locked candidate is
+        discarded, as RFC 6241 section 8.3.5.2 asks."""
+        for name, owner in self.locks.items():
+            if owner == session_id:
+                self.locks[name] = None
+                if name == "candidate":
+                    self._candidate = None
+
+    def commit(self, session_id: int) -> None:
+        """candidate -> running."""
+        self.check_writable("running", session_id)
+        self.running = self.candidate
+        self._candidate = None
+
+    def discard(self) -> None:
+        """Drop the candidate's changes."""
+        self._candidate = None
