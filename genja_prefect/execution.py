@@ -79,6 +79,15 @@ _current_env: contextvars.ContextVar[ExecutionEnv | None] = contextvars.ContextV
 )
 
 
+_progress: contextvars.ContextVar[Any] = contextvars.ContextVar("genja_prefect_progress", default=None)
+
+
+def observe_progress(listener: Any) -> contextvars.Token[Any]:
+    """Call ``listener(task_name, host_id, result)`` after each host execution of a root task
+    in runs started from this context (the CLI's live progress display uses it)."""
+    return _progress.set(listener)
+
+
 def current_env() -> ExecutionEnv | None:
     """The run's environment while the engine runs (used by ``TaskDefinition.run_on_host``)."""
     return _current_env.get()
@@ -290,6 +299,12 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults
         result.warnings.extend(warnings)
     if env.hooks is not None:
         env.hooks.host_finished(token, task, host, result)
+    listener = _progress.get()
+    if listener is not None:
+        try:
+            listener(task.name, host.id, result)
+        except Exception:  # noqa: BLE001 - a display must never fail a host
+            logger.debug("progress listener failed", exc_info=True)
     return tree
 
 

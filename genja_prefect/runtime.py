@@ -49,6 +49,7 @@ class Genja:
         self.plugin_manager = plugin_manager or default_plugin_manager()
         self._selected = selected
         self._views: dict[str, Host] | None = None
+        self.run_parameters: dict[str, Any] = {}
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -118,6 +119,17 @@ class Genja:
             selected=selected if selected is not None else self._selected,
         )
         new._views = self._views  # host views depend only on the inventory
+        new.run_parameters = dict(self.run_parameters)
+        return new
+
+    def with_run_parameters(self, **parameters: Any) -> "Genja":
+        """A runtime that records these parameters on its Prefect flow runs.
+
+        For what was run (a job name, a settings path, filters), shown in the UI and read by
+        ``genja-prefect rerun``. Never pass secrets: Prefect stores parameters in its database.
+        """
+        new = self._derive()
+        new.run_parameters.update(parameters)
         return new
 
     def with_runner(self, name: str) -> "Genja":

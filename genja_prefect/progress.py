@@ -1,0 +1,96 @@
+"""Terminal output for the CLI: a live host counter and the summary table."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from genja_prefect.execution import _progress, observe_progress
+
+
+class LiveProgress:
+    """While active, shows hosts done / failed per root task as they finish."""
+
+    def __init__(self, *, enabled: bool, total: int | None) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._lock = threading.Lock()
+        self._tasks: dict[str, Any] = {}
+        self._failed: dict[str, int] = {}
+        self._progress: Progress | None = None
+        self._token: Any = None
+
+    def _on_host(self, task_name: str, host_id: str, result: Any) -> None:
+        assert self._progress is not None
+        with self._lock:
+            if task_name not in self._tasks:
+                self._failed[task_name] = 0
+                self._tasks[task_name] = self._progress.add_task(task_name, total=self.total, failed=0)
+            if result.status == "failed":
+                self._failed[task_name] += 1
+            self._progress.update(self._tasks[task_name], advance=1, failed=self._failed[task_name])
+
+    def __enter__(self) -> "LiveProgress":
+        if self.enabled:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("[red]{task.fields[failed]} failed"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._progress.start()
+            self._token = observe_progress(self._on_host)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            _progress.reset(self._token)
+
+
+def _count(tree: dict[str, Any]) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for result in tree["hosts"].values():
+        counts[result["status"]] += 1
+    return counts
+
+
+def _rows(tree: dict[str, Any], depth: int = 0) -> list[tuple[str, dict[str, int]]]:
+    rows = [("  " * depth + tree["task_name"], _count(tree))]
+    for child in tree["sub_tasks"].values():
+        rows.extend(_rows(child, depth + 1))
+    return rows
+
+
+def _failures(tree: dict[str, Any], path: str = "") -> list[tuple[str, str, dict[str, Any]]]:
+    name = f"{path}/{tree['task_name']}" if path else tree["task_name"]
+    found = [(name, h, r) for h, r in tree["hosts"].items() if r["status"] == "failed"]
+    for child in tree["sub_tasks"].values():
+        found.extend(_failures(child, name))
+    return found
+
+
+def print_summary(trees: Sequence[dict[str, Any]], console: Console | None = None, limit: int = 50) -> None:
+    """The per-task counts and the failed hosts (kind and message), as rich tables."""
+    console = console or Console()
+    table = Table("task", "passed", "failed", "skipped", title="genja-prefect results")
+    for tree in trees:
+        for name, c in _rows(tree):
+            table.add_row(name, str(c["passed"]), f"[red]{c['failed']}[/red]" if c["failed"] else "0", str(c["skipped"]))
+    console.print(table)
+    failures = [f for tree in trees for f in _failures(tree)]
+    if failures:
+        ftable = Table("task", "host", "kind", "message", title="failed hosts")
+        for task, host, r in failures[:limit]:
+            ftable.add_row(task, host, str(r.get("kind", "")), str(r.get("message", ""))[:160])
+        console.print(ftable)
+        if len(failures) > limit:
+            console.print(f"... and {len(failures) - limit} more failed host results (use --json for all)")
