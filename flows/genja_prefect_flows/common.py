@@ -1,0 +1,194 @@
+"""What every ready-made flow shares: building the runtime from flow parameters, calling
+connection methods, recognizing device error replies, and Prefect artifacts.
+
+Example::
+
+    from genja_prefect_flows.common import build_runtime
+
+    genja = build_runtime("lab/settings.yaml", filter={"platform": "eos"}, workers=5)
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from genja_prefect import Genja
+from genja_prefect.connection import CommandError
+from genja_prefect.results import RunResults, TaskResults
+
+__all__ = [
+    "RUNNING_CONFIG_COMMANDS",
+    "FlowParameterError",
+    "build_runtime",
+    "call",
+    "check_output",
+    "in_flow_run",
+    "markdown_table",
+    "publish_markdown",
+    "results_payload",
+    "run_command",
+]
+
+logger = logging.getLogger("genja_prefect_flows")
+
+_HOST_ATTRIBUTES = {"id", "name", "hostname", "port", "username", "platform", "groups", "data"}
+
+#: First lines with which CLIs reject a command (IOS, EOS, NX-OS, Junos, fakenos models).
+_ERROR_REPLY = re.compile(
+    r"^\s*(?:% ?Invalid input|% ?Incomplete command|% ?Ambiguous command|% ?Unrecognized command|"
+    r"% ?Error|Unknown command|syntax error|error: )",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+#: platform -> the command that prints the running configuration.
+RUNNING_CONFIG_COMMANDS: dict[str, str] = {
+    "ios": "show running-config",
+    "iosxe": "show running-config",
+    "eos": "show running-config",
+    "nxos": "show running-config",
+    "asa": "show running-config",
+    "junos": "show configuration",
+}
+
+
+class FlowParameterError(ValueError):
+    """A flow parameter is wrong; the message names the parameter and what to do."""
+
+
+def _check_filter(genja: Genja, criteria: Mapping[str, Any]) -> None:
+    """Reject filter keys that match no host attribute and no data key of any host."""
+    data_keys: set[str] = set()
+    for host in genja.hosts().values():
+        data_keys.update(host.data)
+    for key in criteria:
+        if not isinstance(key, str) or not key:
+            raise FlowParameterError(f"filter: keys must be non-empty strings, got {key!r}")
+        first = key.split("__", 1)[0]
+        if first not in _HOST_ATTRIBUTES and first not in data_keys:
+            raise FlowParameterError(
+                f"filter: unknown key {key!r}: '{first}' is neither a host attribute "
+                f"({', '.join(sorted(_HOST_ATTRIBUTES))}) nor a data key of any host "
+                f"({', '.join(sorted(data_keys)) or 'none'})"
+            )
+
+
+def build_runtime(
+    settings: str | os.PathLike[str],
+    filter: Mapping[str, Any] | None = None,  # noqa: A002 - the flows' public parameter name
+    workers: int | None = None,
+    runner: str | None = None,
+    **setting_overrides: Mapping[str, Any],
+) -> Genja:
+    """A :class:`Genja` runtime from a settings path and the flows' common parameters.
+
+    ``filter`` is a keyword filter (``{"platform": "ios"}``, ``{"data__role": "edge"}``);
+    ``workers`` sets ``runner.worker_count``; ``runner`` picks the runner plugin by name.
+    Extra keyword arguments are settings sections to change (``prefect={"enabled": False}``).
+    """
+    if not isinstance(settings, (str, os.PathLike)) or not str(settings):
+        raise FlowParameterError(f"settings: expected the path of a settings.yaml file, got {settings!r}")
+    if not os.path.isfile(settings):
+        raise FlowParameterError(
+            f"settings: no settings file at {os.fspath(settings)!r} (working directory {os.getcwd()!r})"
+        )
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise FlowParameterError(f"workers: expected a whole number of 1 or more, got {workers!r}")
+    genja = Genja.from_settings_file(settings)
+    overrides: dict[str, dict[str, Any]] = {k: dict(v) for k, v in setting_overrides.items()}
+    if workers is not None:
+        overrides.setdefault("runner", {})["worker_count"] = workers
+    if overrides:
+        genja = genja.with_settings(**overrides)
+    if runner is not None:
+        genja = genja.with_runner(runner)
+    if filter:
+        _check_filter(genja, filter)
+        genja = genja.filter(**dict(filter))
+    if not genja.host_ids():
+        logger.warning("no hosts selected (settings %s, filter %s)", os.fspath(settings), dict(filter or {}))
+    return genja
+
+
+def call(connection: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a connection method, sync or ``async def`` (an async one runs on the run's loop).
+
+    Raises :class:`NotImplementedError` naming the method when the connection lacks it.
+    """
+    fn = getattr(connection, method, None)
+    if fn is None or not callable(fn):
+        raise NotImplementedError(f"connection {type(connection).__name__} has no method {method}()")
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        from genja_prefect.execution import current_env
+
+        env = current_env()
+        if env is None:
+            raise RuntimeError(f"{method}() returned an awaitable outside a genja-prefect run")
+        return env.bridge.run(result)
+    return result
+
+
+def check_output(command: str, output: Any, *, anywhere: bool = False) -> str:
+    """The output as text; raises :class:`CommandError` when the device rejected the command.
+
+    By default only the first lines are checked: a rejection comes first (after IOS's caret
+    line), while a config that merely contains such words further down (a banner) is fine.
+    ``anywhere=True`` checks every line (the output of several config lines).
+    """
+    text = output if isinstance(output, str) else str(getattr(output, "result", output))
+    lines = [line for line in text.splitlines() if line.strip()]
+    head = "\n".join(lines if anywhere else lines[:3])
+    match = _ERROR_REPLY.search(head)
+    if match is not None:
+        line = head[match.start():].strip().splitlines()[0]
+        raise CommandError(f"device rejected {command!r}: {line}", output=text)
+    return text
+
+
+def run_command(connection: Any, command: str) -> str:
+    """Run one CLI command through a connection's ``execute_command``; rejected -> CommandError."""
+    return check_output(command, call(connection, "execute_command", command))
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A markdown table of ``rows`` (missing values empty, ``|`` escaped)."""
+
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def results_payload(results: RunResults | TaskResults) -> Any:
+    """What a flow returns: the normalized result tree (a list for several root tasks)."""
+    if isinstance(results, TaskResults):
+        return results.to_dict()
+    if len(results) == 1:
+        return results[0].to_dict()
+    return results.to_dict()
+
+
+def in_flow_run() -> bool:
+    """True inside a running Prefect flow (where artifacts can be created)."""
+    try:
+        from prefect.context import FlowRunContext
+    except ImportError:  # pragma: no cover - prefect is a dependency
+        return False
+    return FlowRunContext.get() is not None
+
+
+def publish_markdown(key: str, markdown: str, description: str) -> None:
+    """Create a markdown artifact when running inside a Prefect flow run (else do nothing)."""
+    if not in_flow_run():
+        return
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(markdown=markdown, key=key, description=description)

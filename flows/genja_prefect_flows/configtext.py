@@ -1,0 +1,260 @@
+"""CLI configuration text: indentation trees, candidate-vs-running diffs, secret masking.
+
+Plain functions over strings, no I/O. The model is the one IOS/EOS-style configs share: a line
+indented deeper than the line above it is that line's child (``interface Ethernet1`` /
+``   description uplink``). Comment lines (``!``, ``#``), blank lines and ``end``/``exit``
+carry no configuration and are ignored when comparing.
+
+A candidate line ``no X`` asks for ``X`` to be absent under the same parent; any other line asks
+for itself to be present. Lines are compared after collapsing whitespace, so write candidate
+lines the way the device prints them (``interface Ethernet1``, not ``int e1``).
+
+Example::
+
+    from genja_prefect_flows.configtext import candidate_diff, missing_lines
+
+    running = "hostname r1\\ninterface Ethernet1\\n   description old\\n"
+    candidate = "interface Ethernet1\\n   description new\\n"
+    print(candidate_diff(running, candidate))   # unified diff: + description new
+    missing_lines(running, candidate)            # [('interface Ethernet1', 'description new')]
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ConfigLine",
+    "candidate_diff",
+    "config_lines_to_send",
+    "mask_secrets",
+    "missing_lines",
+    "parse_config",
+    "strip_volatile",
+    "unified_diff",
+]
+
+_IGNORED = re.compile(r"^\s*(?:!.*|#.*|end|exit|exit-[\w-]+)?\s*$")
+
+#: Lines that change without the configuration changing (timestamps, sizes, banners of
+#: ``show running-config`` itself). Dropped before configs are compared or saved.
+VOLATILE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p)
+    for p in (
+        r"^Building configuration\.\.\.\s*$",
+        r"^Current configuration\s*:\s*\d+ bytes\s*$",
+        r"^! Last configuration change at .*$",
+        r"^! NVRAM config last updated at .*$",
+        r"^! No configuration change since last restart\s*$",
+        r"^!Time: .*$",
+        r"^## Last commit: .*$",
+        r"^ntp clock-period \d+\s*$",
+    )
+)
+
+# Keyword followed by the secret it introduces, optionally after an encryption-type digit:
+# "password 0 cisco", "secret 5 $1$...", "community public", "key 7 0822455D0A16".
+_SECRET = re.compile(
+    r"(?P<keep>(?<![\w-])(?:password|secret|community|key-string|authentication-key|md5|"
+    r"pre-shared-key|key|passphrase|encrypted-password|auth-password|priv-password)"
+    r"(?:\s+(?:sha512|sha256|[0-9]))?\s+)(?P<value>\"[^\"]*\"|\S+)",
+    re.IGNORECASE,
+)
+_SNMP_COMMUNITY = re.compile(r"^(?P<keep>\s*snmp-server (?:community|host \S+(?: version \S+)?)\s+)(?P<value>\S+)")
+_XML_SECRET = re.compile(
+    r"(?P<open><(?P<tag>(?:[\w.-]+:)?(?:password|secret|community|key|passphrase|[\w-]*-password|[\w-]*-key))"
+    r"(?:\s[^>]*)?>)(?P<value>[^<]*)(?P<close></(?P=tag)>)",
+    re.IGNORECASE,
+)
+MASK = "<removed>"
+
+
+@dataclass
+class ConfigLine:
+    """One configuration line with its children."""
+
+    text: str
+    indent: int = 0
+    number: int = -1  # 0-based line number in the source text; -1 for synthetic nodes
+    children: list["ConfigLine"] = field(default_factory=list)
+    last: int = -1  # line number of the block's last line (itself or deepest last child)
+
+    @property
+    def key(self) -> str:
+        """The line with whitespace collapsed: what comparisons use."""
+        return " ".join(self.text.split())
+
+
+def _indent(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip(" "))
+
+
+def parse_config(text: str | Iterable[str]) -> list[ConfigLine]:
+    """Parse configuration text (or lines) into a forest by indentation."""
+    lines = text.splitlines() if isinstance(text, str) else list(text)
+    roots: list[ConfigLine] = []
+    stack: list[ConfigLine] = []
+    for number, raw in enumerate(lines):
+        if _IGNORED.match(raw):
+            continue
+        node = ConfigLine(raw.strip(), _indent(raw), number, last=number)
+        while stack and stack[-1].indent >= node.indent:
+            stack.pop()
+        (stack[-1].children if stack else roots).append(node)
+        for parent in stack:
+            parent.last = number
+        stack.append(node)
+    return roots
+
+
+def _find(nodes: Sequence[ConfigLine], key: str) -> ConfigLine | None:
+    return next((n for n in nodes if n.key == key), None)
+
+
+def _negated(key: str) -> str | None:
+    return key[3:] if key.startswith("no ") else None
+
+
+def missing_lines(running: str, candidate: str | Iterable[str]) -> list[tuple[str, ...]]:
+    """Candidate lines the running config does not satisfy, each as its path of parent lines.
+
+    ``("interface Ethernet1", "description new")`` means that child is missing under that
+    parent; ``("no ntp server 192.0.2.9",)`` means that line is still present.
+    """
+    missing: list[tuple[str, ...]] = []
+
+    def walk(wanted: Sequence[ConfigLine], have: Sequence[ConfigLine] | None, path: tuple[str, ...]) -> None:
+        for node in wanted:
+            negated = _negated(node.key)
+            found = _find(have, node.key) if have is not None else None
+            if negated is not None and not node.children:
+                if found is None and have is not None and _find(have, negated) is not None:
+                    missing.append((*path, node.key))
+                continue
+            if found is None:
+                missing.append((*path, node.key))
+            walk(node.children, found.children if found is not None else None, (*path, node.key))
+
+    walk(parse_config(candidate), parse_config(running), ())
+    return missing
+
+
+def _child_indent(nodes: Sequence[ConfigLine], lines: Sequence[str]) -> str:
+    """The indentation step the running config uses (1 space on IOS, 3 on EOS)."""
+    steps: Counter[int] = Counter()
+    for node in nodes:
+        for child in node.children:
+            steps[child.indent - node.indent] += 1
+    step = steps.most_common(1)[0][0] if steps else 1
+    return " " * max(1, step)
+
+
+def _merged_lines(running: str, candidate: str | Iterable[str]) -> list[str]:
+    """The running config as it would read once the candidate is applied (for the diff)."""
+    lines = running.splitlines()
+    have = parse_config(lines)
+    step = _child_indent(have, lines)
+    inserts: dict[int, list[str]] = {}
+    removed: set[int] = set()
+    appended: list[str] = []
+
+    def render(node: ConfigLine, depth: int) -> list[str]:
+        out = [step * depth + node.key]
+        for child in node.children:
+            out.extend(render(child, depth + 1))
+        return out
+
+    def walk(wanted: Sequence[ConfigLine], existing: Sequence[ConfigLine], parent: ConfigLine | None, depth: int) -> None:
+        for node in wanted:
+            negated = _negated(node.key)
+            if negated is not None and not node.children:
+                target = _find(existing, negated)
+                if target is not None:
+                    removed.update(range(target.number, target.last + 1))
+                continue
+            found = _find(existing, node.key)
+            if found is not None:
+                walk(node.children, found.children, found, depth + 1)
+            elif parent is None:
+                appended.extend(render(node, depth))
+            else:
+                inserts.setdefault(parent.last, []).extend(render(node, depth))
+
+    walk(parse_config(candidate), have, None, 0)
+    merged: list[str] = []
+    end_at = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip() == "end"), len(lines))
+    for number, line in enumerate(lines):
+        if number == end_at:
+            merged.extend(appended)
+            appended = []
+        if number not in removed:
+            merged.append(line)
+        merged.extend(inserts.get(number, []))
+    merged.extend(appended)
+    return merged
+
+
+def unified_diff(before: str, after: str, fromfile: str = "before", tofile: str = "after", context: int = 3) -> str:
+    """A unified diff of two texts (empty string when they are equal)."""
+    return "".join(
+        difflib.unified_diff(
+            [line + "\n" for line in before.splitlines()],
+            [line + "\n" for line in after.splitlines()],
+            fromfile=fromfile,
+            tofile=tofile,
+            n=context,
+        )
+    )
+
+
+def candidate_diff(running: str, candidate: str | Iterable[str], name: str = "running-config") -> str:
+    """What applying ``candidate`` would change in ``running``, as a unified diff ('' if nothing)."""
+    merged = "\n".join(_merged_lines(running, candidate))
+    return unified_diff(running, merged, fromfile=f"{name} (current)", tofile=f"{name} (candidate)")
+
+
+def config_lines_to_send(candidate: str | Iterable[str]) -> list[str]:
+    """The candidate as the lines to type in config mode.
+
+    Indentation is dropped and an ``exit`` follows every block with children, so a device that
+    stays in a sub-mode (``interface``) is back at the top level for the next line.
+    """
+    out: list[str] = []
+
+    def walk(nodes: Sequence[ConfigLine]) -> None:
+        for node in nodes:
+            out.append(node.key)
+            if node.children:
+                walk(node.children)
+                out.append("exit")
+
+    walk(parse_config(candidate))
+    return out
+
+
+def strip_volatile(text: str) -> str:
+    """Drop lines that change on every read (sizes, timestamps); keep everything else."""
+    kept = [line for line in text.splitlines() if not any(p.match(line) for p in VOLATILE_PATTERNS)]
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    return "\n".join(kept) + ("\n" if kept else "")
+
+
+def mask_secrets(text: str) -> str:
+    """Replace passwords, secrets, keys and SNMP communities in config text with ``<removed>``.
+
+    Used on everything a flow reports (diffs, artifacts); backup files keep the device's text.
+    """
+    out = []
+    for line in text.splitlines(keepends=True):
+        line = _SNMP_COMMUNITY.sub(lambda m: m.group("keep") + MASK, line)
+        if "<" in line:
+            line = _XML_SECRET.sub(lambda m: m.group("open") + "***" + m.group("close"), line)
+        line = _SECRET.sub(lambda m: m.group("keep") + MASK, line)
+        out.append(line)
+    return "".join(out)

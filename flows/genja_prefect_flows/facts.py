@@ -1,0 +1,136 @@
+"""Collect facts: version, model, serial number and uptime per host, parsed from ``show version``.
+
+As a genja task (any Genja runtime, with or without Prefect)::
+
+    import genja_prefect as genja_lib
+    from genja_prefect_flows import CollectFacts
+
+    genja = genja_lib.Genja.from_settings_file("lab/settings.yaml").filter(platform="eos")
+    results = genja.run_task(CollectFacts())
+    print(results["eos1"].result["version"])
+
+As a Prefect flow::
+
+    from genja_prefect_flows import collect_facts
+
+    tree = collect_facts(settings="lab/settings.yaml", filter={"platform": "ios"})
+    print(tree["hosts"]["ios1"]["result"]["serial"])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
+from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
+from genja_prefect_flows.common import (
+    build_runtime,
+    markdown_table,
+    publish_markdown,
+    results_payload,
+    run_command,
+)
+from genja_prefect_flows.parsers import FACT_KEYS, PARSERS, merge_facts, supported_platforms
+
+__all__ = ["CollectFacts", "collect_facts", "facts_markdown"]
+
+#: The keys of every ``collect_facts`` host result (``None`` when the device does not say).
+RESULT_KEYS = ("host", "platform", *FACT_KEYS)
+
+
+@task(name="collect_facts")
+class CollectFacts:
+    """Run ``show version`` (plus a platform's helper commands) and parse the facts.
+
+    The host result's ``result`` holds ``host``, ``platform``, ``hostname``, ``vendor``, ``os``,
+    ``version``, ``model``, ``serial``, ``uptime`` and ``uptime_seconds`` (``None`` where the
+    device does not print it, with a warning). Platforms without a parser are skipped
+    (reason ``unsupported_platform``); a ``show version`` the parser cannot read fails with
+    kind ``validation``. ``include_raw=True`` adds the command outputs to ``metadata["raw"]``.
+    """
+
+    #: The connection plugin used for the CLI (opened only for supported platforms).
+    connection_plugin = "scrapli"
+
+    def __init__(self, include_raw: bool = False) -> None:
+        self.include_raw = include_raw
+
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
+        commands = PARSERS.get(host.platform or "")
+        if commands is None:
+            return TaskSkipResult(
+                reason="unsupported_platform",
+                message=f"no facts parser for platform {host.platform!r}; supported: {supported_platforms()}",
+            )
+        connection = context.get_connection(self.connection_plugin)
+        raw: dict[str, str] = {}
+        parts = []
+        warnings = []
+        for command, parser, required in commands:
+            try:
+                output = run_command(connection, command)
+            except Exception as exc:
+                if required:
+                    raise
+                warnings.append(f"{command!r} gave no facts: {exc}")
+                continue
+            raw[command] = output
+            parts.append(parser(output))
+        facts = merge_facts(*parts)
+        if "version" not in facts:
+            first_lines = "\n".join(raw.get(commands[0][0], "").splitlines()[:5])
+            return TaskFailureResult(
+                message=f"could not find a software version in 'show version' of {host.id} (platform {host.platform})",
+                kind=TaskFailureKind.VALIDATION,
+                details={"output_start": first_lines},
+            )
+        result: dict[str, Any] = {"host": host.id, "platform": host.platform}
+        result.update({key: facts.get(key) for key in FACT_KEYS})
+        result.update({k: v for k, v in facts.items() if k not in result})
+        absent = [k for k in ("model", "serial", "uptime") if result.get(k) is None]
+        if absent:
+            warnings.append(f"the device output has no {', '.join(absent)}")
+        metadata: dict[str, Any] = {"commands": list(raw)}
+        if self.include_raw:
+            metadata["raw"] = raw
+        return TaskSuccessResult(
+            result=result,
+            summary=f"{result.get('vendor')} {result.get('model') or '?'} {result['version']}",
+            warnings=warnings,
+            metadata=metadata,
+        )
+
+
+def facts_markdown(tree: dict[str, Any]) -> str:
+    """A markdown table of a ``collect_facts`` result tree (one row per host)."""
+    rows = []
+    for host_id, entry in tree.get("hosts", {}).items():
+        facts = entry.get("result") or {}
+        rows.append({"host": host_id, "status": entry.get("status"), **{k: facts.get(k) for k in FACT_KEYS}})
+    columns = ["host", "status", "hostname", "vendor", "version", "model", "serial", "uptime"]
+    return "# Device facts\n\n" + markdown_table(rows, columns)
+
+
+@flow(name="collect-facts", log_prints=False, persist_result=True, result_serializer="json")
+def collect_facts(
+    settings: str,
+    filter: dict[str, str] | None = None,  # noqa: A002 - the documented parameter name
+    workers: int | None = None,
+    runner: str | None = None,
+    include_raw: bool = False,
+) -> dict[str, Any]:
+    """Collect version, model, serial and uptime from every selected host.
+
+    ``settings`` is the path of ``settings.yaml``; ``filter`` a keyword filter such as
+    ``{"platform": "ios"}``; ``workers`` the number of hosts worked on at once; ``runner`` a
+    runner plugin name; ``include_raw`` keeps the command outputs in each host's metadata.
+    Returns the result tree (``{"task_name", "hosts", "sub_tasks"}``) and publishes a
+    ``genja-facts`` markdown artifact besides the engine's per-task table.
+    """
+    genja = build_runtime(settings, filter, workers, runner)
+    results = genja.run_tasks([CollectFacts(include_raw=include_raw)])
+    tree: dict[str, Any] = results_payload(results)
+    publish_markdown("genja-facts", facts_markdown(tree), "Facts per host (collect_facts)")
+    return tree
