@@ -65,7 +65,7 @@ class PluginManager:
         self._platform_defaults: dict[str, str] = {}
         self._type_defaults: dict[tuple[str, str], str] = {}
         self._lock = threading.RLock()
-        self._discovered = not discover
+        self._discovered: set[str] = set() if discover else set(KINDS)
         self.discovery_errors: dict[str, str] = {}
         for builtin in (ThreadedRunner(), SerialRunner(), FileInventoryPlugin()):
             self._add(builtin, _kind_of(builtin) or "", builtin.name)
@@ -96,7 +96,7 @@ class PluginManager:
         plugin_name = name or getattr(plugin, "name", None) or getattr(plugin, "__name__", None)
         if not plugin_name or not isinstance(plugin_name, str):
             raise PluginError(f"plugin {plugin!r} has no name: set the class attribute `name`")
-        self._ensure_discovered()
+        self._ensure_discovered(kind)
         with self._lock:
             self._add(plugin, kind, plugin_name)
         return plugin
@@ -160,14 +160,21 @@ class PluginManager:
             for scope in [s for s, n in table.items() if n == name]:
                 del table[scope]
 
-    def _ensure_discovered(self) -> None:
-        if self._discovered:
+    def _ensure_discovered(self, *kinds: str) -> None:
+        """Load installed plugins of these kinds (all kinds when none is named) once.
+
+        Discovery is per kind so that, e.g., looking up the runner does not import every
+        installed connection library.
+        """
+        wanted = [k for k in (kinds or KINDS) if k not in self._discovered]
+        if not wanted:
             return
         with self._lock:
-            if self._discovered:
-                return
-            self._discovered = True
-            for kind, group in ENTRY_POINT_GROUPS.items():
+            for kind in wanted:
+                if kind in self._discovered:
+                    continue
+                self._discovered.add(kind)
+                group = ENTRY_POINT_GROUPS[kind]
                 for ep in entry_points(group=group):
                     if ep.name in self._plugins[kind]:
                         continue
@@ -185,10 +192,11 @@ class PluginManager:
     # -- lookup -------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:
         """The plugin ``name`` of ``kind``; clear errors for unknown names and wrong kinds."""
-        self._ensure_discovered()
+        self._ensure_discovered(kind)
         plugin = self._plugins[kind].get(name)
         if plugin is not None:
             return plugin
+        self._ensure_discovered()
         other_kinds = [k for k in KINDS if name in self._plugins[k]]
         if other_kinds:
             raise PluginKindError(name, kind, other_kinds)
@@ -196,7 +204,7 @@ class PluginManager:
 
     def plugins(self, kind: str) -> dict[str, Any]:
         """A snapshot of the plugins of one kind, by name."""
-        self._ensure_discovered()
+        self._ensure_discovered(kind)
         with self._lock:
             return dict(self._plugins[kind])
 
@@ -212,7 +220,7 @@ class PluginManager:
 
     def default_for(self, platform: str, connection_type: str | None = None) -> str | None:
         """The default connection plugin name for (platform, connection_type), or for platform."""
-        self._ensure_discovered()
+        self._ensure_discovered("connection")
         if connection_type is not None:
             return self._type_defaults.get((platform, connection_type))
         return self._platform_defaults.get(platform)
@@ -225,6 +233,7 @@ class PluginManager:
         self._ensure_discovered()
         new = PluginManager(discover=False)
         with self._lock:
+            new._discovered = set(self._discovered)
             new._plugins = {k: dict(v) for k, v in self._plugins.items()}
             new._platform_defaults = dict(self._platform_defaults)
             new._type_defaults = dict(self._type_defaults)

@@ -1,0 +1,59 @@
+"""``genja-prefect demo``: the quick start in one command.
+
+Starts the loopback lab (simulated Cisco IOS, Arista EOS and Juniper devices, a NETCONF and a
+RESTCONF server), writes its inventory, runs the ready-made ``collect_facts`` and
+``backup_configs`` jobs as Prefect flows, prints the results and says where to look in the
+Prefect UI. Everything it started is stopped before it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from genja_prefect.errors import GenjaError
+
+
+def _ui_hint() -> str:
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        ui = api[: -len("/api")] if api.endswith("/api") else api
+        return f"See the flow runs 'genja-run' and their task runs in the Prefect UI: {ui}/runs"
+    return (
+        "Prefect ran in ephemeral mode (no server). To watch runs in the UI: "
+        "`prefect server start` in another terminal, then "
+        "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` and run the demo again."
+    )
+
+
+def run_demo(directory: Path, workers: int = 10) -> int:
+    """Run the demo; returns the CLI exit code (0 when no host failed)."""
+    try:
+        from genja_prefect.lab import Lab
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise GenjaError(f"the demo needs the lab extra: pip install 'genja-prefect[lab]' ({exc})") from None
+    try:
+        from genja_prefect_flows import backup_configs, collect_facts
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise GenjaError(f"the ready-made flows are not installed ({exc})") from None
+    from genja_prefect.progress import print_summary
+
+    console = Console()
+    directory = directory.resolve()
+    console.print(f"[bold]Starting the device lab[/bold] in {directory} ...")
+    with Lab(ios=2, eos=1, junos=1, sim=6, sim_eos=2, netconf=1, http=1, directory=directory, worker_count=workers) as lab:
+        settings = str(directory / "settings.yaml")
+        console.print(f"{len(lab.hosts)} devices on 127.0.0.1; inventory: {settings}")
+        ssh_only = {"groups__contains": "lab_ssh"}
+        console.print("[bold]Collecting facts[/bold] ...")
+        facts = collect_facts(settings=settings, filter=ssh_only)
+        console.print("[bold]Backing up configs[/bold] ...")
+        backups = backup_configs(settings=settings, filter=ssh_only, backup_dir=str(directory / "backups"))
+    trees = [t for out in (facts, backups) for t in (out if isinstance(out, list) else [out])]
+    print_summary(trees, console)
+    console.print(f"Backups are in {directory / 'backups'}")
+    console.print(_ui_hint())
+    failed = any(r["status"] == "failed" for t in trees for r in t["hosts"].values())
+    return 1 if failed else 0
