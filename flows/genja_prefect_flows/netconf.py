@@ -40,6 +40,17 @@ CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
 
 
+def _rpc_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "the server answered with an <rpc-error>"."""
+    from genja_prefect.connection import CommandError
+
+    try:
+        from ncclient.operations.rpc import RPCError
+    except ImportError:  # ncclient is an optional extra; the plugin may raise CommandError
+        return (CommandError,)
+    return (CommandError, RPCError)
+
+
 class NetconfXmlError(ValueError):
     """A subtree filter or config is not well-formed XML; the message names the parameter."""
 
@@ -168,15 +179,23 @@ class NetconfEditConfig:
             target = "candidate" if supports_candidate(connection) else "running"
         before = pretty_xml(reply_xml(call(connection, "get_config", "running", None)))
         call(connection, "lock", target)
+        step = "edit-config"
         try:
             try:
                 call(connection, "edit_config", self.config, target, self.default_operation)
                 if target == "candidate":
+                    step = "commit"
                     call(connection, "commit")
             except Exception:
                 if target == "candidate":
                     self._discard(connection, host)
                 raise
+        except _rpc_error_types() as exc:
+            return TaskFailureResult(
+                message=f"{step} on {target} rejected by {host.id}: {exc}",
+                kind=TaskFailureKind.COMMAND,
+                details={"target": target, "step": step},
+            )
         finally:
             self._unlock(connection, target, host)
         after = pretty_xml(reply_xml(call(connection, "get_config", "running", None)))

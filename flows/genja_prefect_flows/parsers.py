@@ -164,8 +164,9 @@ def parse_eos_show_version(output: str) -> Facts:
 
 
 def parse_eos_show_hostname(output: str) -> Facts:
-    """Arista EOS ``show hostname``."""
-    return _clean({"hostname": _first(r"^Hostname:\s*(\S+)", _normalize(output))})
+    """Arista EOS ``show hostname``. (fakenos 1.2 prints the name in braces: ``{eos1}``;
+    braces cannot be part of a hostname, so they are dropped.)"""
+    return _clean({"hostname": _first(r"^Hostname:\s*\{?([^\s{}]+)\}?", _normalize(output))})
 
 
 def parse_junos_show_version(output: str) -> Facts:

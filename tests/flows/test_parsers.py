@@ -94,6 +94,13 @@ def test_windows_line_endings_and_continuations() -> None:
     assert facts["version"] == "17.03.01a"
 
 
+def test_eos_show_hostname() -> None:
+    from genja_prefect_flows.parsers import parse_eos_show_hostname
+
+    assert parse_eos_show_hostname(read_data("fakenos_eos_show_hostname.txt")) == {"hostname": "eos1"}
+    assert parse_eos_show_hostname("Hostname: spine1\nFQDN:     spine1.example.net\n") == {"hostname": "spine1"}
+
+
 def test_junos_helpers() -> None:
     hardware = parse_junos_show_chassis_hardware(read_data("fakenos_junos_show_chassis_hardware.txt"))
     assert hardware == {"serial": "A0000", "chassis_model": "MX104"}

@@ -1,0 +1,115 @@
+"""deploy_config against the device simulator (which keeps a running config) and fakenos."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import genja_prefect as genja_lib
+from genja_prefect_flows import DeployConfig, TemplateNotFoundError
+from genja_prefect_flows.common import run_command
+
+TEMPLATE = """\
+interface {{ 'Ethernet2' if host.platform == 'eos' else 'GigabitEthernet2' }}
+  description {{ description }} ({{ data.site }})
+ntp server {{ ntp }}
+"""
+VARIABLES = {"description": "to-core", "ntp": "192.0.2.99"}
+
+
+@pytest.fixture
+def sim(sim_lab: Callable[..., Any], plain_runtime: Callable[..., genja_lib.Genja]) -> genja_lib.Genja:
+    """A fresh simulated ios + eos pair per test (deploys change their running config)."""
+    lab = sim_lab(ios=1, eos=1)
+    return plain_runtime(str(Path(lab.directory) / "settings.yaml"))
+
+
+def _running(genja: genja_lib.Genja, host_id: str) -> str:
+    from genja_prefect.task import task
+
+    @task(name="show_run")
+    class ShowRun:
+        def start(self, task: Any, host: Any, context: Any) -> Any:
+            from genja_prefect.results import TaskSuccessResult
+
+            return TaskSuccessResult(result=run_command(context.get_connection("scrapli"), "show running-config"))
+
+    return str(genja.filter(name=host_id).run_task(ShowRun())[host_id].result)
+
+
+def test_dry_run_shows_the_diff_and_sends_nothing(sim: genja_lib.Genja, tmp_path: Path) -> None:
+    path = tmp_path / "core.j2"
+    path.write_text(TEMPLATE)
+    before = {h: _running(sim, h) for h in ("sim-ios1", "sim-eos1")}
+    results = sim.run_task(DeployConfig(str(path), variables=VARIABLES))
+    eos = results["sim-eos1"]
+    assert eos.status == "passed" and not eos.changed and eos.result["dry_run"]
+    added = [line for line in eos.diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert added == ["+   description to-core (lab)", "+ntp server 192.0.2.99"]
+    assert "+ description to-core (lab)" in results["sim-ios1"].diff  # IOS indents by one
+    assert results.sub_tasks["verify_config"]["sim-eos1"].reason == "dry_run"
+    assert {h: _running(sim, h) for h in before} == before
+
+
+def test_apply_changes_the_device_and_verify_passes(sim: genja_lib.Genja) -> None:
+    results = sim.run_task(DeployConfig(TEMPLATE, variables=VARIABLES, apply=True))
+    for host_id in ("sim-ios1", "sim-eos1"):
+        assert results[host_id].changed and results[host_id].result["applied"], results[host_id]
+        assert results.sub_tasks["verify_config"][host_id].status == "passed"
+    running = _running(sim, "sim-eos1")
+    assert "ntp server 192.0.2.99" in running and "   description to-core (lab)" in running
+    # a second run finds nothing to do
+    again = sim.run_task(DeployConfig(TEMPLATE, variables=VARIABLES, apply=True))
+    assert not again["sim-eos1"].changed and again["sim-eos1"].diff is None
+    assert again["sim-eos1"].summary.startswith("already in line")
+
+
+def test_verify_fails_with_validation_when_a_line_does_not_stick(sim: genja_lib.Genja) -> None:
+    # A second "ip address" replaces the first one on the device, so the first never shows up.
+    candidate = "interface Ethernet2\n   ip address 10.9.9.1/24\n   ip address 10.9.9.2/24\n"
+    results = sim.filter(name="sim-eos1").run_task(DeployConfig(candidate, apply=True))
+    assert results["sim-eos1"].changed
+    verify = results.sub_tasks["verify_config"]["sim-eos1"]
+    assert verify.status == "failed" and verify.kind.value == "validation"
+    assert verify.details["missing"] == ["interface Ethernet2 > ip address 10.9.9.1/24"]
+
+
+def test_rejected_config_line_fails_with_kind_command(
+    lab_settings: str, plain_runtime: Callable[..., genja_lib.Genja]
+) -> None:
+    # fakenos arista_eos has a config mode but knows almost no config commands.
+    results = plain_runtime(lab_settings, name="eos1").run_task(
+        DeployConfig("ntp server 192.0.2.98\n", apply=True)
+    )
+    entry = results["eos1"]
+    assert entry.status == "failed" and entry.kind.value == "command" and "Invalid input" in entry.message
+    assert results.sub_tasks["verify_config"]["eos1"].reason == "parent_failed"
+
+
+def test_per_host_template_errors_and_unsupported_platforms(
+    lab_settings: str, plain_runtime: Callable[..., genja_lib.Genja]
+) -> None:
+    results = plain_runtime(lab_settings, name__in=["sim-ios1", "junos1"]).run_task(
+        DeployConfig("ntp server {{ data.ntp_server }}\n")
+    )
+    failed = results["sim-ios1"]
+    assert failed.status == "failed" and failed.kind.value == "validation"
+    assert "host sim-ios1" in failed.message and "ntp_server" in failed.message
+    assert results["junos1"].status == "skipped" and results["junos1"].reason == "unsupported_platform"
+
+
+def test_missing_template_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(TemplateNotFoundError, match=str(tmp_path / "missing.j2")):
+        DeployConfig(str(tmp_path / "missing.j2"))
+
+
+def test_deploy_task_pickles_with_its_verify_step() -> None:
+    import pickle
+
+    task = pickle.loads(pickle.dumps(DeployConfig("ntp server 192.0.2.1", apply=True)))
+    spec = type(task).__genja_task__
+    assert task.apply and [type(s).__name__ for s in spec.sub_tasks] == ["VerifyConfig"]
+    assert type(DeployConfig("x y", verify=False)).__genja_task__.sub_tasks == ()
