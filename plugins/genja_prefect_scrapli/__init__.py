@@ -1,0 +1,28 @@
+"""genja-prefect's SSH CLI connection plugin on scrapli 2026.x (libscrapli).
+
+Registered through the ``genja_prefect.connection`` entry point as ``scrapli``. See
+:mod:`genja_prefect_scrapli.plugin` for the connection methods and
+:mod:`genja_prefect_scrapli.options` for ``connection_options.scrapli.extras``.
+"""
+
+from genja_prefect_scrapli.capabilities import CliCommands, CliConfig
+from genja_prefect_scrapli.options import PLATFORM_DEFINITIONS, ScrapliExtras
+from genja_prefect_scrapli.plugin import (
+    ScrapliConnection,
+    ScrapliPlugin,
+    ScrapliSessionLostError,
+    ScrapliTimeoutError,
+    classify_open_failure,
+)
+
+__all__ = [
+    "PLATFORM_DEFINITIONS",
+    "CliCommands",
+    "CliConfig",
+    "ScrapliConnection",
+    "ScrapliExtras",
+    "ScrapliPlugin",
+    "ScrapliSessionLostError",
+    "ScrapliTimeoutError",
+    "classify_open_failure",
+]

@@ -1,0 +1,124 @@
+"""Fixtures for the first-party connection plugin tests.
+
+The shared ``lab`` fixture (genja_prefect.lab.pytest_plugin) is used read-only here: other
+test modules share it for the whole session. Tests that change a device (config, NETCONF
+edits, RESTCONF writes) or turn its fault knobs start their own servers in this file's
+fixtures, which stop them again whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+import genja_prefect
+from genja_prefect import Genja, PluginManager
+
+NO_PREFECT = {"prefect": {"enabled": False}}
+#: One connection attempt: failure tests should see the plugin's classification, fast.
+ONE_ATTEMPT = {"prefect": {"enabled": False}, "runner": {"max_connection_attempts": 1}}
+
+
+@pytest.fixture
+def plugin_manager() -> PluginManager:
+    """A fresh plugin manager with the installed plugins already discovered.
+
+    Discovery is forced here, before any worker thread asks for a plugin: see the report on
+    ``PluginManager._ensure_discovered`` (concurrent first lookups can fail).
+    """
+    manager = PluginManager()
+    manager.plugins("connection")
+    return manager
+
+
+def make_genja(
+    hosts: Mapping[str, Any], plugin_manager: PluginManager, settings: Mapping[str, Any] | None = None
+) -> Genja:
+    """A runtime over ``hosts`` that runs without Prefect."""
+    return genja_prefect.Genja.from_hosts(
+        dict(hosts), settings=dict(settings or NO_PREFECT), plugin_manager=plugin_manager
+    )
+
+
+def ssh_host(port: int, platform: str, password: str, username: str = "admin", **extras: Any) -> dict[str, Any]:
+    """An inventory entry for an SSH CLI device on 127.0.0.1 (host key not checked)."""
+    return {
+        "hostname": "127.0.0.1",
+        "port": port,
+        "platform": platform,
+        "username": username,
+        "password": password,
+        "connection_options": {"scrapli": {"extras": {"auth_strict_key": False, **extras}}},
+    }
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound and released again, never listened on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP server that accepts connections and never says anything (a hung device)."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                accepted.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, name="silent-server", daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+def os_threads() -> int:
+    """OS threads of this process (libscrapli's threads are invisible to ``threading``)."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def open_fds() -> int:
+    """Open file descriptors of this process."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def child_processes() -> list[str]:
+    """Command lines of this process's children (the bin transport runs ``ssh``)."""
+    children = []
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if fields[1] == me:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                    children.append(cmd.read().replace(b"\0", b" ").decode().strip())
+        except (OSError, IndexError):
+            continue
+    return children
