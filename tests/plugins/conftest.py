@@ -65,35 +65,52 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
+class SilentServer:
     """A TCP server that accepts connections and never says anything (a hung device)."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
 
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
+    def __init__(self) -> None:
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(16)
+        self._server.settimeout(0.1)
+        self.port = int(self._server.getsockname()[1])
+        self._accepted: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="silent-server", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
             try:
-                conn, _ = server.accept()
-                accepted.append(conn)
+                conn, _ = self._server.accept()
             except OSError:
                 continue
+            with self._lock:
+                self._accepted.append(conn)
 
-    thread = threading.Thread(target=accept, name="silent-server", daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join()
+    def drop_accepted(self) -> None:
+        """Close the server side of every connection accepted so far."""
+        with self._lock:
+            accepted, self._accepted = self._accepted, []
         for conn in accepted:
             conn.close()
-        server.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.drop_accepted()
+        self._server.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    """A hung device: TCP accepts, then silence. Stopped after the test."""
+    server = SilentServer()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def os_threads() -> int:
