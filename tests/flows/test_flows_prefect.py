@@ -1,0 +1,102 @@
+"""The ready-made @flow functions on a real (temporary) Prefect API, against the lab."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.flows import prefect_rest
+from genja_prefect_flows import (
+    FLOWS,
+    FlowParameterError,
+    backup_configs,
+    collect_facts,
+    deploy_config,
+    netconf_edit_config,
+    netconf_get_config,
+)
+
+IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+
+
+def _artifacts(key: str, flow_run_id: Any = None) -> list[dict[str, Any]]:
+    return prefect_rest.artifacts(key, flow_run_id)
+
+
+@pytest.fixture
+def sim_settings(sim_lab: Callable[..., Any]) -> str:
+    """Settings of a fresh lab: sim-ios1, sim-eos1 and netconf1 (flows change their configs)."""
+    lab = sim_lab(ios=1, eos=1, netconf=1)
+    return str(Path(lab.directory) / "settings.yaml")
+
+
+def test_collect_facts_flow(prefect_api: str, lab_settings: str) -> None:
+    state = collect_facts(settings=lab_settings, filter={"platform": "ios"}, workers=2, return_state=True)
+    assert state.is_completed(), state
+    tree = state.result()
+    assert tree["task_name"] == "collect_facts" and set(tree["hosts"]) == {"ios1", "sim-ios1", "sim-ios2"}
+    assert tree["hosts"]["ios1"]["result"]["serial"] == "9ESGOBARV9D"
+    markdown = _artifacts("genja-facts", state.state_details.flow_run_id)[0]["data"]
+    assert "| ios1 | passed |" in markdown and "CSR1000V" in markdown
+    assert _artifacts("genja-collect-facts"), "the engine's per-task table"
+
+
+def test_backup_flow_with_git(prefect_api: str, sim_settings: str, tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    first = backup_configs(settings=sim_settings, filter={"groups__contains": "lab_ssh"},
+                           backup_dir=str(backups), git=True)
+    assert {h: e["status"] for h, e in first["hosts"].items()} == {"sim-ios1": "passed", "sim-eos1": "passed"}
+    assert sorted(p.name for p in backups.glob("*.cfg")) == ["sim-eos1.cfg", "sim-ios1.cfg"]
+    deploy_config(settings=sim_settings, template="ntp server 192.0.2.66", filter={"name": "sim-ios1"}, apply=True)
+    second = backup_configs(settings=sim_settings, filter={"groups__contains": "lab_ssh"},
+                            backup_dir=str(backups), git=True)
+    assert second["hosts"]["sim-ios1"]["changed"] and not second["hosts"]["sim-eos1"].get("changed")
+    report = _artifacts("genja-backups")[0]["data"]
+    assert "changed: 1" in report and "+ntp server 192.0.2.66" in report and "git commit" in report
+
+
+def test_deploy_flow_dry_run_then_apply(prefect_api: str, sim_settings: str, tmp_path: Path) -> None:
+    template = tmp_path / "syslog.j2"
+    template.write_text("logging host {{ syslog }}\n")
+    common = {"settings": sim_settings, "template": str(template), "filter": {"platform": "eos"},
+              "variables": {"syslog": "192.0.2.44"}}
+    dry = deploy_config(**common)
+    host = dry["hosts"]["sim-eos1"]
+    assert host["result"]["dry_run"] and "changed" not in host and "+logging host 192.0.2.44" in host["diff"]
+    assert dry["sub_tasks"]["verify_config"]["hosts"]["sim-eos1"]["reason"] == "dry_run"
+    assert "dry run" in _artifacts("genja-deploy")[0]["data"]
+    applied = deploy_config(**common, apply=True)
+    assert applied["hosts"]["sim-eos1"]["changed"]
+    assert applied["sub_tasks"]["verify_config"]["hosts"]["sim-eos1"]["status"] == "passed"
+
+
+def test_netconf_flows(prefect_api: str, sim_settings: str) -> None:
+    config = f'<interfaces xmlns="{IF}"><interface><name>eth1</name><description>by-flow</description></interface></interfaces>'
+    edited = netconf_edit_config(settings=sim_settings, config=config, filter={"platform": "netconf"})
+    assert edited["hosts"]["netconf1"]["changed"] and edited["hosts"]["netconf1"]["result"]["target"] == "candidate"
+    got = netconf_get_config(settings=sim_settings, filter={"platform": "netconf"}, subtree=f'<interfaces xmlns="{IF}"/>')
+    assert "<description>by-flow</description>" in got["hosts"]["netconf1"]["result"]["xml"]
+
+
+def test_parameter_errors_are_clear(prefect_api: str, lab_settings: str, tmp_path: Path) -> None:
+    from prefect.exceptions import ParameterBindError
+
+    with pytest.raises(ParameterBindError, match="unexpected keyword argument 'hosts'"):
+        collect_facts(settings=lab_settings, hosts=["ios1"])
+    with pytest.raises(FlowParameterError, match=r"unknown key 'platfrom'.*neither a host attribute .* nor a data key"):
+        collect_facts(settings=lab_settings, filter={"platfrom": "ios"})
+    with pytest.raises(FlowParameterError, match="no settings file at .*nowhere.yaml"):
+        collect_facts(settings=str(tmp_path / "nowhere.yaml"))
+    with pytest.raises(Exception, match=r"template file not found: .*missing\.j2"):
+        deploy_config(settings=lab_settings, template=str(tmp_path / "missing.j2"))
+
+
+def test_flow_parameters_hold_no_secret_and_share_a_shape() -> None:
+    for name, flow in FLOWS.items():
+        params = flow.parameters.properties
+        assert list(params)[:1] == ["settings"], name
+        assert {"filter", "workers", "runner"} <= set(params), name
+        assert not {"password", "username", "secret", "token"} & set(params), name
