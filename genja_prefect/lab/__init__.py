@@ -29,18 +29,46 @@ if TYPE_CHECKING:
     from genja_prefect.lab.simulator import SimDevice, Simulator
 
 _EXPORTS = {
-    "LabStatus": "background", "lab_down": "background", "lab_status": "background", "lab_up": "background",
-    "LabError": "errors", "LabStartError": "errors", "LabStateError": "errors",
-    "FAKENOS_PLATFORMS": "fakenos_devices", "FakeNOSDevice": "fakenos_devices", "FakeNOSFleet": "fakenos_devices",
+    "LabStatus": "background",
+    "lab_down": "background",
+    "lab_status": "background",
+    "lab_up": "background",
+    "LabError": "errors",
+    "LabStartError": "errors",
+    "LabStateError": "errors",
+    "FAKENOS_PLATFORMS": "fakenos_devices",
+    "FakeNOSDevice": "fakenos_devices",
+    "FakeNOSFleet": "fakenos_devices",
     "RestconfServer": "http_server",
     "Lab": "lab",
-    "LabHost": "lab_inventory", "write_inventory": "lab_inventory",
+    "LabHost": "lab_inventory",
+    "write_inventory": "lab_inventory",
     "NetconfServer": "netconf_server",
     "SIM_PLATFORMS": "sim_platforms",
-    "SimDevice": "simulator", "Simulator": "simulator",
+    "SimDevice": "simulator",
+    "Simulator": "simulator",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FAKENOS_PLATFORMS",
+    "SIM_PLATFORMS",
+    "FakeNOSDevice",
+    "FakeNOSFleet",
+    "Lab",
+    "LabError",
+    "LabHost",
+    "LabStartError",
+    "LabStateError",
+    "LabStatus",
+    "NetconfServer",
+    "RestconfServer",
+    "SimDevice",
+    "Simulator",
+    "lab_down",
+    "lab_status",
+    "lab_up",
+    "write_inventory",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -41,10 +41,15 @@ def shared_host_key() -> paramiko.RSAKey:
         return _shared_key
 
 
-class LabParamikoSshServer(ParamikoSshServer):
+class LabParamikoSshServer(ParamikoSshServer):  # type: ignore[misc]  # fakenos is untyped
     """Drop-in replacement for fakenos's ``ParamikoSshServer`` (same constructor)."""
 
-    def __init__(  # noqa: PLR0913 - mirrors the parent's signature
+    # Set by fakenos's TCPServerBase; declared for the type checker.
+    _socket: socket.socket | None
+    _listen_thread: threading.Thread | None
+    _connection_threads: list[threading.Thread]
+
+    def __init__(
         self,
         shell: type,
         nos: Nos,

@@ -140,9 +140,7 @@ class FakeNOSFleet:
     def __post_init__(self) -> None:
         unknown = sorted({plat for _, plat in self.specs} - set(FAKENOS_PLATFORMS))
         if unknown:
-            raise ValueError(
-                f"unknown fakenos lab platform(s) {unknown}; choose from {sorted(FAKENOS_PLATFORMS)}"
-            )
+            raise ValueError(f"unknown fakenos lab platform(s) {unknown}; choose from {sorted(FAKENOS_PLATFORMS)}")
         names = [name for name, _ in self.specs]
         if len(set(names)) != len(names):
             raise ValueError(f"device names must be unique: {names}")
@@ -244,4 +242,3 @@ def _start_host(host: FakeNOSHost, attempts: int = 5) -> None:
 
 def _stop_host(host: FakeNOSHost) -> None:
     host.stop()
-

@@ -132,7 +132,7 @@ class Datastore:
             if not path.strip("/"):
                 return {"ietf-restconf:data": copy.deepcopy(self.data)}
             parent, slot, qname = self._locate(path)
-            if slot == -1 or isinstance(parent, dict) and slot not in parent:
+            if slot == -1 or (isinstance(parent, dict) and slot not in parent):
                 raise RestconfError(404, "invalid-value", f"{path!r} does not exist")
             value = copy.deepcopy(parent[slot])
             return {qname: [value] if isinstance(parent, list) else value}
@@ -145,11 +145,13 @@ class Datastore:
             if isinstance(parent, list):
                 key = _split_path(path)[-1][1]
                 if str(value.get("name")) != key:
-                    raise RestconfError(400, "invalid-value", f"key in body {value.get('name')!r} != key in URI {key!r}")
+                    raise RestconfError(
+                        400, "invalid-value", f"key in body {value.get('name')!r} != key in URI {key!r}"
+                    )
                 if slot == -1:
                     parent.append(value)
                     return True
-                parent[slot] = value
+                parent[int(slot)] = value
                 return False
             created = slot not in parent
             parent[slot] = value
@@ -159,7 +161,7 @@ class Datastore:
         """Merge ``body`` into the existing resource (404 if absent)."""
         with self.lock:
             parent, slot, qname = self._locate(path)
-            if slot == -1 or isinstance(parent, dict) and slot not in parent:
+            if slot == -1 or (isinstance(parent, dict) and slot not in parent):
                 raise RestconfError(404, "invalid-value", f"{path!r} does not exist")
             value = self._unwrap(body, qname, parent)
             if isinstance(parent[slot], dict) and isinstance(value, dict):
@@ -171,7 +173,7 @@ class Datastore:
         """Remove the resource (404 if absent)."""
         with self.lock:
             parent, slot, _ = self._locate(path)
-            if slot == -1 or isinstance(parent, dict) and slot not in parent:
+            if slot == -1 or (isinstance(parent, dict) and slot not in parent):
                 raise RestconfError(404, "invalid-value", f"{path!r} does not exist")
             del parent[slot]
 
@@ -180,7 +182,7 @@ class Datastore:
         local = qname.split(":", 1)[1]
         if not isinstance(body, dict) or len(body) != 1:
             raise RestconfError(400, "malformed-message", f"body must be one member named {qname!r}")
-        (name, value), = body.items()
+        ((name, value),) = body.items()
         if name not in (qname, local):
             raise RestconfError(400, "malformed-message", f"body member {name!r} does not match {qname!r}")
         if isinstance(parent, list):
@@ -207,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, add=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("restconf %s: " + format, self.server.name, *args)
 
     def _reply(self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
@@ -229,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return scheme.lower() == "basic" and self.server.check(user, password)
 
-    def _body(self) -> dict[str, Any]:
+    def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -257,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path != DATA_ROOT and not path.startswith(DATA_ROOT + "/"):
                 raise RestconfError(404, "invalid-value", f"no resource at {path!r}")
-            resource = path[len(DATA_ROOT):]
+            resource = path[len(DATA_ROOT) :]
             store = self.server.store
             if method == "GET":
                 return self._reply(200, store.get(resource))
@@ -275,19 +277,19 @@ class _Handler(BaseHTTPRequestHandler):
         except RestconfError as error:
             self._reply(error.status, error.body())
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._handle("PUT")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._handle("PATCH")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
 

@@ -165,8 +165,12 @@ def _edit(parent: etree._Element, cfg_parent: etree._Element, inherited: str) ->
             continue
         op = cfg.get(OPERATION, inherited)
         if op not in EDIT_OPERATIONS:
-            raise RpcError("bad-attribute", f"unknown operation {op!r}", error_type="protocol",
-                           info={"bad-attribute": "operation", "bad-element": _local(cfg.tag)})
+            raise RpcError(
+                "bad-attribute",
+                f"unknown operation {op!r}",
+                error_type="protocol",
+                info={"bad-attribute": "operation", "bad-element": _local(cfg.tag)},
+            )
         match = _find(parent, cfg)
         if op in ("delete", "remove"):
             if match is None:
@@ -246,8 +250,12 @@ class Datastores:
         self.get(name)
         owner = self.locks[name]
         if owner is not None:
-            raise RpcError("lock-denied", f"{name} is already locked by session {owner}",
-                           error_type="protocol", info={"session-id": str(owner)})
+            raise RpcError(
+                "lock-denied",
+                f"{name} is already locked by session {owner}",
+                error_type="protocol",
+                info={"session-id": str(owner)},
+            )
         self.locks[name] = session_id
 
     def unlock(self, name: str, session_id: int) -> None:

@@ -92,9 +92,8 @@ def _param_text(op: etree._Element, tag: str, default: str) -> str:
 def _datastore_name(op: etree._Element, param: str) -> str:
     holder = _child(op, param)
     if holder is None or len(holder) == 0:
-        raise RpcError("missing-element", f"<{param}> is required", error_type="protocol",
-                       info={"bad-element": param})
-    return etree.QName(holder[0]).localname
+        raise RpcError("missing-element", f"<{param}> is required", error_type="protocol", info={"bad-element": param})
+    return str(etree.QName(holder[0]).localname)
 
 
 class _Session(asyncssh.SSHServerSession[bytes]):
@@ -107,7 +106,7 @@ class _Session(asyncssh.SSHServerSession[bytes]):
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
         self._hello_done = False
 
-    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._chan = chan
         self._server._sessions[self.session_id] = self
 
@@ -158,12 +157,18 @@ class _Session(asyncssh.SSHServerSession[bytes]):
         if not self._hello_done:
             return self._client_hello(root)
         if root.tag != f"{{{BASE_NS}}}rpc":
-            error = RpcError("unknown-element", f"expected <rpc>, got <{etree.QName(root).localname}>", error_type="rpc")
+            error = RpcError(
+                "unknown-element", f"expected <rpc>, got <{etree.QName(root).localname}>", error_type="rpc"
+            )
             return self._send(_error_reply(error, {}))
         attrib = dict(root.attrib)
         if "message-id" not in attrib:
-            error = RpcError("missing-attribute", "<rpc> needs a message-id", error_type="rpc",
-                             info={"bad-attribute": "message-id", "bad-element": "rpc"})
+            error = RpcError(
+                "missing-attribute",
+                "<rpc> needs a message-id",
+                error_type="rpc",
+                info={"bad-attribute": "message-id", "bad-element": "rpc"},
+            )
             return self._send(_error_reply(error, attrib))
         op = next((c for c in root if isinstance(c.tag, str)), None)
         try:
@@ -191,7 +196,11 @@ class NetconfServer:
     """A NETCONF device on 127.0.0.1; a context manager. ``port`` is set by :meth:`start`."""
 
     def __init__(
-        self, name: str = "netconf1", *, username: str = "admin", password: str = "admin",
+        self,
+        name: str = "netconf1",
+        *,
+        username: str = "admin",
+        password: str = "admin",
         loop: LoopThread | None = None,
     ) -> None:
         self.name = name
@@ -237,11 +246,18 @@ class NetconfServer:
         self._acceptor = await asyncssh.listen(
             sock=sock,
             server_factory=lambda: PasswordServer(
-                self.username, self._password, session=lambda: _Session(self), binary=True,
-                on_connect=self._conns.add, on_disconnect=self._conns.discard,
+                self.username,
+                self._password,
+                session=lambda: _Session(self),
+                binary=True,
+                on_connect=self._conns.add,
+                on_disconnect=self._conns.discard,
             ),
             server_host_keys=[lab_host_key()],
-            line_editor=False, agent_forwarding=False, x11_forwarding=False, allow_scp=False,
+            line_editor=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            allow_scp=False,
         )
 
     def stop(self) -> None:
@@ -263,8 +279,10 @@ class NetconfServer:
 
     def running_xml(self) -> str:
         """The running datastore as XML text (for tests and debugging)."""
+
         async def _dump() -> str:
-            return etree.tostring(self.datastores.running, pretty_print=True).decode()
+            return str(etree.tostring(self.datastores.running, pretty_print=True).decode())
+
         return self._loop.run(_dump())
 
     def _dispatch(self, session: _Session, op: etree._Element) -> etree._Element:
@@ -291,12 +309,19 @@ class NetconfServer:
             ds.check_writable(target_name, sid)
             config = _child(op, "config")
             if config is None:
-                raise RpcError("missing-element", "<config> is required (no :url support)", error_type="protocol",
-                               info={"bad-element": "config"})
+                raise RpcError(
+                    "missing-element",
+                    "<config> is required (no :url support)",
+                    error_type="protocol",
+                    info={"bad-element": "config"},
+                )
             default = _param_text(op, "default-operation", "merge")
             if default not in ("merge", "replace", "none"):
-                raise RpcError("invalid-value", f"default-operation {default!r} must be merge, replace or none",
-                               error_type="protocol")
+                raise RpcError(
+                    "invalid-value",
+                    f"default-operation {default!r} must be merge, replace or none",
+                    error_type="protocol",
+                )
             # Edit a copy and swap it in: an error leaves the datastore untouched.
             edited = copy.deepcopy(target)
             edit(edited, config, default)
@@ -328,13 +353,14 @@ class NetconfServer:
             if source_name != "config":  # inline <config> parsed already: nothing more to check
                 ds.get(source_name)
         elif name == "close-session":
-            pass
+            ds.release(sid)  # now, not when the channel has finished closing: the reply says "done"
         elif name == "kill-session":
             target_text = _param_text(op, "session-id", "")
             target_id = int(target_text) if target_text.isdigit() else 0
             victim = self._sessions.get(target_id)
             if victim is None or target_id == sid:
                 raise RpcError("invalid-value", f"no other session with id {target_id}", error_type="protocol")
+            ds.release(target_id)
             victim.close()
         else:
             raise RpcError("operation-not-supported", f"operation <{name}> is not supported", error_type="protocol")

@@ -16,18 +16,37 @@ import re
 from dataclasses import dataclass, field
 
 from genja_prefect.lab.sim_platforms import SimPlatform
+from genja_prefect.lab.sim_show import apply_pipe, interfaces_description, ip_interface_brief
 
 # Child lines whose identity is their first two words ("ip address", "switchport mode").
 _TWO_WORD_KEYS = frozenset({"ip", "ipv6", "switchport", "spanning-tree", "standby", "vrrp", "channel-group"})
 # Top-level lines of which a device keeps only one.
 _SINGLE_TOP = frozenset({"hostname", "ip domain name", "ip domain-name", "spanning-tree mode", "clock timezone"})
-_PIPES = ("include", "exclude", "begin", "section", "count")
 # Words a config section (interface, router, ...) commonly starts a child line with; known so
 # that abbreviations such as "shut" or "desc" expand.
 _CHILD_KEYWORDS = frozenset(
-    {"shutdown", "description", "mtu", "speed", "duplex", "switchport", "encapsulation", "transport",
-     "neighbor", "network", "name", "channel-group", "bgp", "redistribute", "passive-interface"}
+    {
+        "shutdown",
+        "description",
+        "mtu",
+        "speed",
+        "duplex",
+        "switchport",
+        "encapsulation",
+        "transport",
+        "neighbor",
+        "network",
+        "name",
+        "channel-group",
+        "bgp",
+        "redistribute",
+        "passive-interface",
+    }
 )
+
+
+# (words, action, lowest mode): "<n>" in words matches a number.
+_Command = tuple[tuple[str, ...], str, str]
 
 
 @dataclass
@@ -126,7 +145,9 @@ class DeviceState:
 
     def remove_top(self, line: str) -> None:
         """``no <line>`` at the top level: drop the matching block or single-valued setting."""
-        self.blocks = [b for b in self.blocks if b.line != line and not (b.line.startswith(line + " ") and not b.section)]
+        self.blocks = [
+            b for b in self.blocks if b.line != line and not (b.line.startswith(line + " ") and not b.section)
+        ]
 
 
 class CliSession:
@@ -137,7 +158,7 @@ class CliSession:
         self.platform = state.platform
         self.mode = "exec"
         self.section: Block | None = None
-        self._commands: list[tuple[tuple[str, ...], str, str]] = [
+        self._commands: list[_Command] = [
             (("enable",), "enable", "exec"),
             (("disable",), "disable", "exec"),
             (("configure",), "configure", "privileged"),
@@ -179,43 +200,46 @@ class CliSession:
         command, _, pipe = line.partition("|")
         words = command.split()
         allowed = [c for c in self._commands if c[2] == "exec" or self.mode == "privileged"]
-        matches, depth = self._match(words, allowed)
-        if not matches:
-            return Response(self._invalid(line, words, depth, column))
+        matches, incomplete, depth = self._match(words, allowed)
         if len(matches) > 1:
             return Response(self.platform.ambiguous.format(command=command.strip()))
-        if matches[0] == "incomplete":
+        if incomplete:
             return Response(self.platform.incomplete)
+        if not matches:
+            return Response(self._invalid(line, words, depth, column))
         _, action, _ = matches[0]
         response = self._run(action, words)
         if pipe and response.output:
-            response.output = self._pipe(response.output, pipe.strip())
+            response.output = apply_pipe(response.output, pipe.strip())
         return response
 
-    def _match(self, words: list[str], commands: list[tuple[tuple[str, ...], str, str]]) -> tuple[list, int]:
-        """Commands matching ``words`` word by word (abbreviations allowed), and how deep the best got."""
-        depth, full, exact, prefix = 0, [], [], False
+    def _match(self, words: list[str], commands: list[_Command]) -> tuple[list[_Command], bool, int]:
+        """Commands matching ``words`` word by word (abbreviations allowed); whether ``words``
+        only start a command (incomplete); how many words the best candidate matched."""
+        depth, prefix = 0, False
+        full: list[_Command] = []
+        exact: list[_Command] = []
         lowered = [w.lower() for w in words]
         for cmd in commands:
             cmd_words = cmd[0]
             matched = 0
-            for word, cmd_word in zip(lowered, cmd_words):
-                if cmd_word == "<n>" and word.isdigit() or cmd_word != "<n>" and cmd_word.startswith(word):
+            for word, cmd_word in zip(lowered, cmd_words, strict=False):
+                if (cmd_word == "<n>" and word.isdigit()) or (cmd_word != "<n>" and cmd_word.startswith(word)):
                     matched += 1
                 else:
                     break
             depth = max(depth, matched)
             if matched == len(words) == len(cmd_words):
                 full.append(cmd)
-                if all(w == c or c == "<n>" for w, c in zip(lowered, cmd_words)):
+                if all(w == c or c == "<n>" for w, c in zip(lowered, cmd_words, strict=True)):
                     exact.append(cmd)
             elif matched == len(words) < len(cmd_words):
                 prefix = True
         if exact:
-            return exact[:1], depth
+            return exact[:1], False, depth
         if full:
-            return full, depth
-        return (["incomplete"] if prefix else []), depth
+            return full, False, depth
+        return [], prefix, depth
 
     def _invalid(self, line: str, words: list[str], depth: int, column: int) -> str:
         if not self.platform.show_caret:
@@ -250,73 +274,12 @@ class CliSession:
             state.save()
             return Response(p.write_memory_output)
         elif action == "show_ip_int_brief":
-            return Response(self._ip_int_brief())
+            return Response(ip_interface_brief(p.name, state.interfaces()))
         elif action == "show_int_desc":
-            return Response(self._int_desc())
+            return Response(interfaces_description(p.interface_names, state.interfaces()))
         elif action == "exit":
             return Response(close=True)
         return Response()
-
-    def _ip_int_brief(self) -> str:
-        if self.platform.name == "eos":
-            lines = [
-                " " * 74 + "Address",
-                "Interface       IP Address        Status       Protocol            MTU    Owner",
-                "--------------- ----------------- ------------ -------------- ----------- -------",
-            ]
-            for name, addr, shut, _ in self.state.interfaces():
-                status = "adminDown    down" if shut else "up           up"
-                lines.append(f"{name:<15} {addr:<17} {status:<27} {1500:>11}")
-            return "\n".join(lines)
-        lines = ["Interface              IP-Address      OK? Method Status                Protocol"]
-        for name, addr, shut, _ in self.state.interfaces():
-            status = "administratively down down" if shut else "up                    up"
-            method = "NVRAM" if addr != "unassigned" else "unset"
-            lines.append(f"{name:<22} {addr:<15} YES {method:<6} {status}")
-        return "\n".join(lines)
-
-    def _int_desc(self) -> str:
-        lines = ["Interface                      Status         Protocol Description"]
-        for name, _, shut, description in self.state.interfaces():
-            status = "admin down     down    " if shut else "up             up      "
-            lines.append(f"{self._short_name(name):<30} {status} {description}".rstrip())
-        return "\n".join(lines)
-
-    def _short_name(self, name: str) -> str:
-        for short, full in self.platform.interface_names.items():
-            if name.startswith(full):
-                return short.capitalize() + name[len(full):]
-        return name
-
-    @staticmethod
-    def _pipe(output: str, pipe: str) -> str:
-        verb, _, pattern = pipe.partition(" ")
-        verbs = [v for v in _PIPES if v.startswith(verb.lower())] if verb else []
-        if len(verbs) != 1:
-            return output
-        try:
-            regex = re.compile(pattern.strip())
-        except re.error:
-            regex = re.compile(re.escape(pattern.strip()))
-        lines = output.splitlines()
-        if verbs[0] == "include":
-            lines = [ln for ln in lines if regex.search(ln)]
-        elif verbs[0] == "exclude":
-            lines = [ln for ln in lines if not regex.search(ln)]
-        elif verbs[0] == "begin":
-            start = next((i for i, ln in enumerate(lines) if regex.search(ln)), len(lines))
-            lines = lines[start:]
-        elif verbs[0] == "count":
-            return f"Number of lines which match regexp = {sum(1 for ln in lines if regex.search(ln))}"
-        else:  # section: matching top-level lines with their indented children
-            kept, keep = [], False
-            for ln in lines:
-                if not ln.startswith(" "):
-                    keep = bool(regex.search(ln))
-                if keep:
-                    kept.append(ln)
-            lines = kept
-        return "\n".join(lines)
 
     # -- configuration mode -------------------------------------------------------------
 

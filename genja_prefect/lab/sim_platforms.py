@@ -12,9 +12,9 @@ from the device's running config instead (see :mod:`genja_prefect.lab.sim_cli`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,39 @@ class SimPlatform:
 
 _COMMON_KEYWORDS = frozenset(
     {
-        "aaa", "access-list", "banner", "boot", "cdp", "clock", "default", "description", "errdisable",
-        "hostname", "ip", "ipv6", "lldp", "logging", "management", "mpls", "no", "ntp", "service",
-        "snmp-server", "spanning-tree", "tacacs-server", "radius-server", "username", "vrf",
-        "alias", "daemon", "event-handler", "transceiver", "system", "control-plane", "dns", "policy-map",
+        "aaa",
+        "access-list",
+        "banner",
+        "boot",
+        "cdp",
+        "clock",
+        "default",
+        "description",
+        "errdisable",
+        "hostname",
+        "ip",
+        "ipv6",
+        "lldp",
+        "logging",
+        "management",
+        "mpls",
+        "no",
+        "ntp",
+        "service",
+        "snmp-server",
+        "spanning-tree",
+        "tacacs-server",
+        "radius-server",
+        "username",
+        "vrf",
+        "alias",
+        "daemon",
+        "event-handler",
+        "transceiver",
+        "system",
+        "control-plane",
+        "dns",
+        "policy-map",
         "class-map",
     }
 )
@@ -70,7 +99,8 @@ _SECTIONS = {
 
 _IOS_VERSION = """\
 Cisco IOS XE Software, Version 17.03.04a
-Cisco IOS Software [Amsterdam], Virtual XE Software (X86_64_LINUX_IOSD-UNIVERSALK9-M), Version 17.3.4a, RELEASE SOFTWARE (fc3)
+Cisco IOS Software [Amsterdam], Virtual XE Software (X86_64_LINUX_IOSD-UNIVERSALK9-M), \
+Version 17.3.4a, RELEASE SOFTWARE (fc3)
 Technical Support: http://www.cisco.com/techsupport
 Copyright (c) 1986-2021 by Cisco Systems, Inc.
 Compiled Tue 20-Jul-21 04:59 by mcpre
@@ -161,8 +191,7 @@ IOS = SimPlatform(
             "show version": _IOS_VERSION,
             "show clock": "*12:00:00.000 UTC Mon Jan 1 2024",
             "show inventory": (
-                'NAME: "Chassis", DESCR: "Cisco CSR1000V Chassis"\n'
-                "PID: CSR1000V          , VID: V00  , SN: 9ESGOBARV9D"
+                'NAME: "Chassis", DESCR: "Cisco CSR1000V Chassis"\nPID: CSR1000V          , VID: V00  , SN: 9ESGOBARV9D'
             ),
             "show ip route": (
                 "Codes: L - local, C - connected, S - static\n\n"

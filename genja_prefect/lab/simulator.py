@@ -22,10 +22,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -35,6 +35,8 @@ from genja_prefect.lab.errors import LabStartError
 from genja_prefect.lab.ports import LOOPBACK, bind_listener, release_port
 from genja_prefect.lab.sim_cli import CliSession, DeviceState
 from genja_prefect.lab.sim_platforms import SIM_PLATFORMS
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -77,7 +79,7 @@ class _Session(asyncssh.SSHServerSession[str]):
         self._typeahead = ""
         self._exec_command: str | None = None
 
-    def connection_made(self, chan: asyncssh.SSHServerChannel[str]) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHServerChannel[str]) -> None:
         self._chan = chan
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -324,6 +326,6 @@ class Simulator:
         return self._loop.run(_call(lambda: len(runtime.conns)))
 
 
-async def _call(func: Any) -> Any:
+async def _call(func: Callable[[], T]) -> T:
     """Run a plain callable on the loop thread (the device state belongs to that thread)."""
     return func()
