@@ -1,0 +1,190 @@
+"""The NETCONF server through ncclient, plus base:1.0 framing by hand and the pure parts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import asyncssh
+import pytest
+from lxml import etree
+from ncclient import manager
+from ncclient.manager import Manager
+from ncclient.operations import RPCError
+
+from genja_prefect.lab.lab import Lab
+from genja_prefect.lab.netconf_datastore import BASE_NS, IF_NS, RpcError, edit, initial_config, subtree_filter
+from genja_prefect.lab.netconf_framing import Framer, FramingError
+from genja_prefect.lab.netconf_server import NetconfServer
+
+NC = f'xmlns:nc="{BASE_NS}"'
+IFACES_FILTER = f'<interfaces xmlns="{IF_NS}"/>'
+
+
+def _config(interfaces: str) -> str:
+    return f'<config xmlns="{BASE_NS}" {NC}><interfaces xmlns="{IF_NS}">{interfaces}</interfaces></config>'
+
+
+def _names(data_xml: str) -> list[str]:
+    root = etree.fromstring(data_xml.encode())
+    return [e.text or "" for e in root.iter(f"{{{IF_NS}}}name")]
+
+
+@pytest.fixture
+def server(lab: Lab) -> Iterator[NetconfServer]:
+    """A fresh NETCONF device per test (the session lab's loop, its own datastore)."""
+    with NetconfServer("netconf-test", username="admin", password=lab.password, loop=lab._loop) as srv:
+        yield srv
+
+
+def _connect(port: int, password: str) -> Manager:
+    return manager.connect(
+        host="127.0.0.1",
+        port=port,
+        username="admin",
+        password=password,
+        hostkey_verify=False,
+        device_params={"name": "default"},
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
+
+
+def test_lab_netconf_edit_config_get_config_round_trip(lab: Lab) -> None:
+    host = lab.host("netconf1")
+    with _connect(host.port, lab.password) as m:
+        assert "urn:ietf:params:netconf:capability:candidate:1.0" in m.server_capabilities
+        reply = m.edit_config(
+            target="running",
+            config=_config("<interface><name>eth42</name><description>from ncclient</description></interface>"),
+        )
+        assert reply.ok
+        data = m.get_config(
+            "running",
+            filter=("subtree", f'<interfaces xmlns="{IF_NS}"><interface><name>eth42</name></interface></interfaces>'),
+        ).data_xml
+    assert _names(data) == ["eth42"]
+    assert "from ncclient" in data
+
+
+def test_candidate_commit_and_discard(server: NetconfServer) -> None:
+    with _connect(server.port, server._password) as m:
+        m.lock("candidate")
+        m.edit_config(target="candidate", config=_config("<interface><name>eth8</name></interface>"))
+        assert "eth8" in _names(m.get_config("candidate", filter=("subtree", IFACES_FILTER)).data_xml)
+        assert "eth8" not in _names(m.get_config("running", filter=("subtree", IFACES_FILTER)).data_xml)
+        m.commit()
+        assert "eth8" in _names(m.get_config("running", filter=("subtree", IFACES_FILTER)).data_xml)
+        m.edit_config(target="candidate", config=_config("<interface><name>eth9</name></interface>"))
+        m.discard_changes()
+        assert "eth9" not in _names(m.get_config("candidate", filter=("subtree", IFACES_FILTER)).data_xml)
+        m.unlock("candidate")
+
+
+def test_replace_delete_and_rpc_errors(server: NetconfServer) -> None:
+    with _connect(server.port, server._password) as m:
+        m.edit_config(
+            target="running",
+            config=_config('<interface nc:operation="replace"><name>eth0</name><enabled>false</enabled></interface>'),
+        )
+        eth0 = m.get_config(
+            "running",
+            filter=("subtree", f'<interfaces xmlns="{IF_NS}"><interface><name>eth0</name></interface></interfaces>'),
+        ).data_xml
+        assert "uplink" not in eth0 and "false" in eth0
+        m.edit_config(
+            target="running", config=_config('<interface nc:operation="delete"><name>eth1</name></interface>')
+        )
+        assert _names(m.get_config("running", filter=("subtree", IFACES_FILTER)).data_xml) == ["eth0", "lo0"]
+        with pytest.raises(RPCError) as missing:
+            m.edit_config(
+                target="running", config=_config('<interface nc:operation="delete"><name>nope</name></interface>')
+            )
+        assert missing.value.tag == "data-missing"
+        with pytest.raises(RPCError) as unsupported:
+            m.dispatch(etree.fromstring('<get-schema xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"/>'))
+        assert unsupported.value.tag == "operation-not-supported"
+
+
+def test_locks_between_sessions_and_release_on_close(server: NetconfServer) -> None:
+    first = _connect(server.port, server._password)
+    try:
+        with _connect(server.port, server._password) as second:
+            first.lock("running")
+            with pytest.raises(RPCError) as denied:
+                second.lock("running")
+            assert denied.value.tag == "lock-denied"
+            with pytest.raises(RPCError) as in_use:
+                second.edit_config(target="running", config=_config("<interface><name>x</name></interface>"))
+            assert in_use.value.tag == "in-use"
+            first.close_session()
+            second.lock("running")  # the closed session's lock is gone
+            second.unlock("running")
+    finally:
+        if first.connected:
+            first.close_session()
+
+
+def test_get_adds_state_data(server: NetconfServer) -> None:
+    with _connect(server.port, server._password) as m:
+        data = m.get(filter=("subtree", '<system-state xmlns="urn:ietf:params:xml:ns:yang:ietf-system"/>')).data_xml
+    assert "<os-name>genja-lab</os-name>" in data
+
+
+def test_base_10_client_gets_end_of_message_framing(server: NetconfServer) -> None:
+    hello = (
+        f'<hello xmlns="{BASE_NS}"><capabilities><capability>urn:ietf:params:netconf:base:1.0'
+        "</capability></capabilities></hello>]]>]]>"
+    )
+    rpc = f'<rpc message-id="7" xmlns="{BASE_NS}"><get-config><source><running/></source></get-config></rpc>]]>]]>'
+
+    async def talk() -> bytes:
+        async with asyncssh.connect(
+            "127.0.0.1", server.port, username="admin", password=server._password, known_hosts=None
+        ) as conn:
+            writer, reader, _ = await conn.open_session(subsystem="netconf", encoding=None)
+            await reader.readuntil(b"]]>]]>")  # server hello
+            writer.write(hello.encode() + rpc.encode())
+            reply = await reader.readuntil(b"]]>]]>")
+            writer.close()
+            return bytes(reply)
+
+    reply = asyncio.run(asyncio.wait_for(talk(), 20))
+    root = etree.fromstring(reply[: -len(b"]]>]]>")])
+    assert root.get("message-id") == "7"
+    assert "eth0" in _names(etree.tostring(root).decode())
+
+
+def test_framer_chunked_messages_split_anywhere() -> None:
+    framer = Framer()
+    framer.chunked = True
+    wire = b"\n#5\nhello\n#6\n world\n##\n" + framer.frame(b"second")
+    for i in range(len(wire)):
+        framer.feed(wire[i : i + 1])
+    assert framer.next_message() == b"hello world"
+    assert framer.next_message() == b"second"
+    assert framer.next_message() is None
+    framer.feed(b"garbage")
+    with pytest.raises(FramingError):
+        framer.next_message()
+
+
+def test_subtree_filter_content_match_and_selection() -> None:
+    data = initial_config("r1")
+    filt = etree.fromstring(
+        f'<filter><interfaces xmlns="{IF_NS}"><interface><name>lo0</name><description/>'
+        "</interface></interfaces></filter>"
+    )
+    result = subtree_filter(data, filt)
+    assert [e.text for e in result.iter(f"{{{IF_NS}}}name")] == ["lo0"]
+    assert [e.text for e in result.iter(f"{{{IF_NS}}}description")] == ["loopback"]
+    assert not list(result.iter(f"{{{IF_NS}}}enabled"))
+
+
+def test_create_on_existing_entry_is_data_exists() -> None:
+    data = initial_config("r1")
+    config = etree.fromstring(_config('<interface nc:operation="create"><name>eth0</name></interface>'))
+    with pytest.raises(RpcError) as error:
+        edit(data, config, "merge")
+    assert error.value.tag == "data-exists"
