@@ -228,3 +228,15 @@ def test_is_alive_and_close(plugin_manager: PluginManager) -> None:
     assert err.value.kind == TaskFailureKind.CONNECTION and "not open" in str(err.value)
     conn.close()
     assert wait_for(lambda: threading.active_count() <= threads), threading.enumerate()
+
+
+def test_no_password_in_debug_logs(
+    server: NetconfServer, plugin_manager: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = "Wrong-Log-pw-552"
+    hosts = {"good": nc_host(server.port), "bad": nc_host(server.port, wrong)}
+    with caplog.at_level("DEBUG"):
+        results = make_genja(hosts, plugin_manager, ONE_ATTEMPT).run_task(Running)
+    assert results["good"].status == "passed" and results["bad"].kind == TaskFailureKind.AUTHENTICATION
+    assert any(r.name.startswith("ncclient") for r in caplog.records)
+    assert PASSWORD not in caplog.text and wrong not in caplog.text

@@ -411,3 +411,17 @@ def test_unsupported_platform_fails_clearly(plugin_manager: PluginManager) -> No
     failure = results["fw"]
     assert isinstance(failure, TaskFailureResult) and failure.kind == TaskFailureKind.VALIDATION
     assert "vyos" in failure.message and "definition" in failure.message
+
+
+def test_no_password_in_debug_logs(
+    sim: Simulator, plugin_manager: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    """libscrapli forwards its log at the Python logger's level: even DEBUG has no password."""
+    wrong = "Wrong-Log-pw-551"
+    device = sim.device("t-eos1")
+    hosts = {"good": ssh_host(device.port, "eos", SIM_PASSWORD), "bad": ssh_host(device.port, "eos", wrong)}
+    with caplog.at_level("DEBUG"):
+        results = make_genja(hosts, plugin_manager, ONE_ATTEMPT).run_task(ShowVersion)
+    assert results["good"].status == "passed" and results["bad"].kind == TaskFailureKind.AUTHENTICATION
+    assert any(r.name.startswith("scrapli") for r in caplog.records)  # the debug log was on
+    assert SIM_PASSWORD not in caplog.text and wrong not in caplog.text
