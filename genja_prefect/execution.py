@@ -41,6 +41,8 @@ class HostRunHooks(Protocol):
 
     def host_started(self, task: TaskDefinition, host: Host) -> Any: ...
 
+    def host_context(self, token: Any) -> Any: ...
+
     def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None: ...
 
 
@@ -291,6 +293,9 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults
     if env.cancelled.is_set():
         result: HostTaskResult = TaskSkipResult(reason="cancelled", message="the run was cancelled before this host started")
         tree.hosts[host.id] = result
+    elif env.hooks is not None:
+        with env.hooks.host_context(token):
+            result = _run_node(env, task, host, tree, 0, processors)
     else:
         result = _run_node(env, task, host, tree, 0, processors)
     if processors:

@@ -19,15 +19,28 @@ class RerunError(GenjaError):
     """The run cannot be re-run (unknown id, not started by the CLI, nothing failed...)."""
 
 
+def read_run_artifacts(client: Any, flow_run_ids: list[UUID]) -> list[Any]:
+    """Artifacts of these flow runs, newest first."""
+    from prefect.client.schemas.objects import Artifact
+
+    response = client.request(
+        "POST",
+        "/artifacts/filter",
+        json={
+            "artifacts": {"flow_run_id": {"any_": [str(i) for i in flow_run_ids]}},
+            "sort": "CREATED_DESC",
+            "limit": 200,
+            "offset": 0,
+        },
+    )
+    return [Artifact.model_validate(a) for a in response.json()]
+
+
 def failed_hosts_of_run(run_id: str) -> tuple[dict[str, Any], list[str]]:
     """The invocation parameters of a flow run and the hosts that failed in any root task."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterParentFlowRunId,
-    )
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.exceptions import ObjectNotFound
 
     try:
@@ -45,12 +58,11 @@ def failed_hosts_of_run(run_id: str) -> tuple[dict[str, Any], list[str]]:
             flow_name = client.read_flow(run.flow_id).name
             invocation = {"job_flow": flow_name, "parameters": dict(run.parameters or {})}
         subflows = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uid]))
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uid])),
+            sort=FlowRunSort.START_TIME_ASC,
+            limit=200,
         )
-        ids = [uid, *(f.id for f in subflows)]
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
-        )
+        artifacts = read_run_artifacts(client, [uid, *(f.id for f in subflows)])
     failed: dict[str, None] = {}
     for artifact in artifacts:
         if artifact.type != "table" or not artifact.key or not artifact.key.startswith("genja-"):

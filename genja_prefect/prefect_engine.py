@@ -1,0 +1,241 @@
+"""The Prefect side of the engine: a flow run per ``run_tasks``, a subflow per root task, a
+Prefect task run per host execution (or per batch of hosts), and artifacts per root task.
+
+Mapping (see DESIGN.md section 2):
+
+- ``run_tasks(tasks)`` is one flow run of the flow ``settings.prefect.flow_name``
+  (``genja-run``), named after the job. Called inside a running Prefect flow (e.g. one of the
+  ready-made flows in ``flows/`` or the user's own), that flow run is used instead.
+- each root task is a subflow named after the task, run in list order. Subflows run with
+  Prefect's flow-run heartbeat off unless ``prefect.subflow_heartbeats`` is set: the outer
+  flow run already heartbeats, and each subflow heartbeat costs ~1 s when it ends.
+- each host execution of a root task (its sub-tasks included) is one task run
+  ``TASK@HOST`` tagged ``host:<id>``, ``platform:<p>`` and ``group:<g>``; in batch mode one
+  task run ``TASK@batch-N`` covers ``batch_size`` hosts (results and artifact rows stay per host).
+- the flow run's final state: Completed, with the failed-host count in its message, unless
+  every host of every root task failed (and there was at least one), then Failed. The result
+  tree is returned either way.
+
+The outer flow run's only parameter is ``invocation``: what ``Genja.with_run_parameters``
+recorded (the CLI records the job, settings path and filters). Nothing of the inventory (and
+so no secret) is stored in Prefect's database except task-run names, tags, state messages and
+artifact rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+from genja_prefect.definition import TaskDefinition
+from genja_prefect.engine import run_plain
+from genja_prefect.prefect_runs import HostRunRecorder, flow_heartbeats_disabled
+from genja_prefect.results import HostTaskResult, RunResults, TaskResults
+from genja_prefect.task import Host
+
+if TYPE_CHECKING:
+    from genja_prefect.runtime import Genja
+
+logger = logging.getLogger("genja_prefect.prefect")
+
+_SLUG = re.compile(r"[^a-z0-9-]+")
+
+
+def _slug(text: str) -> str:
+    return _SLUG.sub("-", text.lower()).strip("-") or "task"
+
+
+def host_tags(host: Host) -> list[str]:
+    """The Prefect tags of a host's task run."""
+    tags = [f"host:{host.id}"]
+    if host.platform:
+        tags.append(f"platform:{host.platform}")
+    tags.extend(f"group:{g}" for g in host.groups)
+    return tags
+
+
+def _state_message(result: HostTaskResult) -> str:
+    if result.status == "failed":
+        return f"failed ({result.kind.value}): {result.message}"  # type: ignore[union-attr]
+    if result.status == "skipped":
+        return f"skipped ({result.reason})"  # type: ignore[union-attr]
+    return result.summary or "passed"  # type: ignore[union-attr]
+
+
+class PrefectHooks:
+    """Records host executions as Prefect task runs of the current root task's subflow."""
+
+    def __init__(self, mode: str, batch_size: int) -> None:
+        self.mode = mode
+        self.batch_size = batch_size
+        self.recorder: HostRunRecorder | None = None
+        self._batches: dict[int, list[Any]] = {}
+        self._index: dict[str, int] = {}
+
+    def begin_root(self, recorder: HostRunRecorder, task: TaskDefinition, host_ids: Sequence[str]) -> None:
+        self.recorder = recorder
+        self._batches = {}
+        if self.mode == "batch":
+            self._index = {h: i // self.batch_size for i, h in enumerate(host_ids)}
+            self._sizes = {}
+            for b in self._index.values():
+                self._sizes[b] = self._sizes.get(b, 0) + 1
+            self._lock = __import__("threading").Lock()
+
+    def host_started(self, task: TaskDefinition, host: Host) -> Any:
+        recorder = self.recorder
+        if recorder is None:
+            return None
+        if self.mode != "batch":
+            return recorder.start(f"{task.name}@{host.id}", task_key=f"genja.{task.name}", tags=host_tags(host))
+        batch = self._index.get(host.id, -1)
+        with self._lock:
+            entry = self._batches.get(batch)
+            if entry is None:
+                first = batch * self.batch_size + 1
+                last = first + self._sizes.get(batch, 1) - 1
+                run = recorder.start(
+                    f"{task.name}@batch-{batch + 1} (hosts {first}-{last})",
+                    task_key=f"genja.{task.name}.batch",
+                    tags=[f"batch:{batch + 1}"],
+                )
+                entry = self._batches[batch] = [run, 0, 0]  # run, done, failed
+        recorder.logger(entry[0]).debug("host %s started", host.id)
+        return batch
+
+    def host_context(self, token: Any) -> Any:
+        """Inside a host's per-host task run, ``prefect.get_run_logger()`` logs to that run."""
+        if self.recorder is None or token is None or self.mode == "batch":
+            return nullcontext()
+        return self.recorder.context(token)
+
+    def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None:
+        recorder = self.recorder
+        if recorder is None or token is None:
+            return
+        failed = result.status == "failed"
+        if self.mode != "batch":
+            if failed:
+                recorder.logger(token).warning("%s", _state_message(result))
+            recorder.finish(token, ok=not failed, message=_state_message(result))
+            return
+        with self._lock:
+            entry = self._batches[token]
+            entry[1] += 1
+            entry[2] += int(failed)
+            complete = entry[1] == self._sizes.get(token, 0)
+        if failed:
+            recorder.logger(entry[0]).warning("%s: %s", host.id, _state_message(result))
+        if complete:
+            done, nfailed = entry[1], entry[2]
+            recorder.finish(
+                entry[0],
+                ok=nfailed < done,
+                message=f"{done} hosts, {nfailed} failed",
+            )
+
+
+def _publish_artifacts(task: TaskDefinition, results: TaskResults) -> None:
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    rows = [
+        {
+            "host": host_id,
+            "status": r.status,
+            "summary": getattr(r, "summary", None) or getattr(r, "message", None) or getattr(r, "reason", "") or "",
+            "changed": bool(getattr(r, "changed", False)),
+            "failure_kind": r.kind.value if r.status == "failed" else "",  # type: ignore[union-attr]
+        }
+        for host_id, r in results.hosts.items()
+    ]
+    key = f"genja-{_slug(task.name)}"
+    create_table_artifact(table=rows, key=key, description=f"Per-host results of {task.name}")
+    summary = results.task_summary()
+    lines = [
+        f"# {task.name}",
+        "",
+        f"- hosts: {len(results.hosts)} ({results.host_summary()})",
+        f"- whole tree (sub-tasks included): {summary.tasks} task(s), {summary.hosts}",
+    ]
+    failed = results.failed_hosts
+    if failed:
+        lines += ["", "## Failed hosts", ""]
+        lines += [f"- `{h}`: {_state_message(results.hosts[h])}" for h in failed[:200]]
+        if len(failed) > 200:
+            lines.append(f"- ... and {len(failed) - 200} more")
+    create_markdown_artifact(markdown="\n".join(lines), key=f"{key}-summary", description=f"Summary of {task.name}")
+
+
+def _final_state(results: RunResults) -> Any:
+    from prefect.states import Completed, Failed
+
+    total = sum(len(r.hosts) for r in results)
+    failed = sum(len(r.failed_hosts) for r in results)
+    message = f"{len(results)} root task(s), {total} host result(s), {failed} failed"
+    if total and failed == total:
+        return Failed(message=message, data=results)
+    return Completed(message=message, data=results)
+
+
+def _host_run_mode(runtime: "Genja") -> str:
+    config = runtime.settings.prefect
+    if config.host_runs != "auto":
+        return config.host_runs
+    return "batch" if runtime.host_count() > config.batch_threshold else "per_host"
+
+
+def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
+    """Run root tasks as a Prefect flow run (or inside the current one)."""
+    from prefect import flow
+    from prefect.context import FlowRunContext
+
+    config = runtime.settings.prefect
+    hooks = PrefectHooks(_host_run_mode(runtime), config.batch_size)
+    host_ids = runtime.host_ids()
+
+    def root_wrapper(task: TaskDefinition, run_root: Callable[[], TaskResults]) -> TaskResults:
+        def subflow_body() -> TaskResults:
+            recorder = HostRunRecorder()
+            hooks.begin_root(recorder, task, host_ids)
+            try:
+                results = run_root()
+            finally:
+                recorder.flush()
+            if config.artifacts:
+                _publish_artifacts(task, results)
+            return results
+
+        subflow = flow(
+            name=task.name,
+            flow_run_name=f"{task.name} ({len(host_ids)} hosts)",
+            validate_parameters=False,
+            log_prints=False,
+            persist_result=False,
+        )(subflow_body)
+        quiet = nullcontext() if config.subflow_heartbeats else flow_heartbeats_disabled()
+        with quiet:
+            state = subflow(return_state=True)
+        return state.result(raise_on_failure=True)  # type: ignore[no-any-return]
+
+    def job(invocation: dict[str, Any] | None = None) -> Any:
+        results = run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
+        return _final_state(results)
+
+    if FlowRunContext.get() is not None:
+        return run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
+
+    names = ", ".join(t.name for t in tasks) or "no tasks"
+    outer = flow(
+        name=config.flow_name,
+        flow_run_name=f"{names} on {len(host_ids)} hosts",
+        validate_parameters=False,
+        log_prints=False,
+        persist_result=False,
+    )(job)
+    state = outer(invocation=runtime.run_parameters or None, return_state=True)
+    if state.is_crashed() or state.is_cancelled():
+        state.result(raise_on_failure=True)
+    return state.result(raise_on_failure=False)  # type: ignore[no-any-return]

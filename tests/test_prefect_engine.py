@@ -1,0 +1,224 @@
+"""The Prefect mapping, checked through the Prefect API of a real (temporary) server:
+flow run per run_tasks, subflow per root task, a task run per host with name and tags,
+artifacts, final states, per-host logs, and the worker_count limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+import genja_prefect as genja_lib
+from genja_prefect.task import TaskFailureResult, TaskSuccessResult, task
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def _read_flow_runs(client: Any, **filters: Any) -> list[Any]:
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    return client.read_flow_runs(sort=FlowRunSort.START_TIME_ASC, limit=200, **filters)
+
+
+def _subflows(client: Any, parent: UUID) -> list[Any]:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    return _read_flow_runs(
+        client, flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
+    )
+
+
+def _task_runs(client: Any, flow_run_id: UUID, expected: int, timeout: float = 120) -> list[Any]:
+    """Task runs of a flow run once `expected` of them are in a final state (the server
+    records client-side task runs from events, asynchronously)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200, sort=TaskRunSort.NAME_ASC)
+        runs = [r for r in runs if r.state and r.state.is_final()]
+        if len(runs) >= expected or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.25)
+
+
+class Gauge:
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+def test_flow_subflows_task_runs_tags_artifacts_and_logs() -> None:
+    from prefect import get_run_logger
+
+    gauge = Gauge()
+
+    @task(name="collect_facts")
+    class Collect:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            with gauge:
+                time.sleep(0.02)
+            get_run_logger().warning("facts from %s", host.id)  # tests run with PREFECT_LOGGING_LEVEL=WARNING
+            if host.id == "r3":
+                return TaskFailureResult(message="show version failed", kind="command")
+            return TaskSuccessResult(summary=f"collected {host.id}")
+
+    @task(name="backup_config")
+    class Backup:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult(summary="saved", changed=host.id == "r1")
+
+    hosts = {f"r{i}": {"platform": "ios" if i % 2 else "eos", "groups": ["core", "site-a"]} for i in range(8)}
+    genja = genja_lib.Genja.from_hosts(
+        hosts, {"core": {}, "site-a": {}},
+        settings={"runner": {"worker_count": 3}, "prefect": {"flow_name": "genja-run-test1"}},
+    )
+    results = genja.run_tasks([Collect, Backup])
+    assert results[0].failed_hosts == ["r3"] and len(results[1].passed_hosts) == 8
+    assert gauge.peak <= 3
+
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "genja-run-test1")
+        assert outer.state.is_completed()
+        assert "2 root task(s), 16 host result(s), 1 failed" in outer.state.message
+        subs = sorted(_subflows(client, outer.id), key=lambda r: r.start_time)
+        assert [s.name.split(" (")[0] for s in subs] == ["collect_facts", "backup_config"]
+        collect_runs = _task_runs(client, subs[0].id, 8)
+        names = sorted(r.name for r in collect_runs)
+        assert names == sorted(f"collect_facts@r{i}" for i in range(8))
+        r1 = next(r for r in collect_runs if r.name == "collect_facts@r1")
+        assert {"host:r1", "platform:ios", "group:core", "group:site-a"} <= set(r1.tags)
+        r3 = next(r for r in collect_runs if r.name == "collect_facts@r3")
+        assert r3.state.is_failed() and "show version failed" in r3.state.message
+        assert r1.state.is_completed()
+        # artifacts: a table per root task with one row per host
+        from genja_prefect.rerun import read_run_artifacts
+
+        arts = read_run_artifacts(client, [subs[0].id])
+        table = next(a for a in arts if a.type == "table")
+        rows = table.data if isinstance(table.data, list) else __import__("json").loads(table.data)
+        assert len(rows) == 8
+        row3 = next(r for r in rows if r["host"] == "r3")
+        assert row3["status"] == "failed" and row3["failure_kind"] == "command"
+        assert any(a.type == "markdown" and "r3" in (a.data or "") for a in arts)
+        # per-host log lines are attached to the host's task run
+        from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
+        from prefect.client.schemas.sorting import LogSort
+
+        deadline = time.monotonic() + 60
+        logs: list[Any] = []
+        while time.monotonic() < deadline:
+            logs = client.read_logs(
+                log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[r1.id])), limit=200, offset=0,
+                sort=LogSort.TIMESTAMP_ASC,
+            )
+            if any("facts from r1" in log.message for log in logs):
+                break
+            time.sleep(0.5)
+        assert any("facts from r1" in log.message for log in logs)
+
+
+def _flow_runs_of_flow(client: Any, flow_name: str) -> list[Any]:
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterParentTaskRunId
+
+    return _read_flow_runs(
+        client,
+        flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+        flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True)),
+    )
+
+
+def test_every_host_failed_means_failed_flow_run_and_results_still_returned() -> None:
+    @task(name="always_fails")
+    class Fails:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            raise RuntimeError("device on fire")
+
+    genja = genja_lib.Genja.from_hosts({"a": {}, "b": {}}, settings={"prefect": {"flow_name": "genja-run-test2"}})
+    results = genja.run_task(Fails)
+    assert set(results.failed_hosts) == {"a", "b"}
+    assert results["a"].kind.value == "internal" and "device on fire" in results["a"].message
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "genja-run-test2")
+        assert outer.state.is_failed() and "2 failed" in outer.state.message
+
+
+def test_batch_mode_one_task_run_per_batch_results_per_host() -> None:
+    @task(name="tiny")
+    class Tiny:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult()
+
+    hosts = {f"h{i:03d}": {} for i in range(25)}
+    genja = genja_lib.Genja.from_hosts(
+        hosts, settings={"prefect": {"flow_name": "genja-run-test3", "host_runs": "batch", "batch_size": 10}}
+    )
+    results = genja.run_task(Tiny)
+    assert len(results.passed_hosts) == 25
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "genja-run-test3")
+        (sub,) = _subflows(client, outer.id)
+        runs = _task_runs(client, sub.id, 3)
+        assert sorted(r.name for r in runs) == [
+            "tiny@batch-1 (hosts 1-10)", "tiny@batch-2 (hosts 11-20)", "tiny@batch-3 (hosts 21-25)",
+        ]
+
+
+def test_inside_a_users_flow_root_tasks_are_subflows_of_it() -> None:
+    from prefect import flow
+
+    @task(name="t")
+    class T:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult()
+
+    @flow(name="my-network-job")
+    def my_job() -> dict[str, Any]:
+        genja = genja_lib.Genja.from_hosts({"a": {}})
+        return genja.run_task(T).to_dict()
+
+    out = my_job()
+    assert out["hosts"]["a"]["status"] == "passed"
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "my-network-job")
+        assert [s.name.split(" (")[0] for s in _subflows(client, outer.id)] == ["t"]
+
+
+def test_secret_never_reaches_prefect() -> None:
+    secret = "pw-7f3a9c1e-unique"
+
+    @task(name="leaky")
+    class Leaky:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            raise ConnectionError(f"login with {secret} refused")  # a library that echoes the password
+
+    genja = genja_lib.Genja.from_hosts(
+        {"a": {"password": secret}}, settings={"prefect": {"flow_name": "genja-run-test5"}}
+    )
+    results = genja.run_task(Leaky)
+    assert secret not in results.to_json() and secret not in results.to_json(raw=True)
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "genja-run-test5")
+        (sub,) = _subflows(client, outer.id)
+        (run,) = _task_runs(client, sub.id, 1)
+        assert secret not in (run.state.message or "")
+        assert "***" in run.state.message
