@@ -41,7 +41,7 @@ def run_page(page: str, namespace: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture
-def lab_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def lab_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> Path:
     (tmp_path / "hosts.yaml").write_text(
         "router1:\n  hostname: 10.0.0.1\n  platform: ios\n  groups: [core]\n"
         "router2:\n  hostname: 10.0.0.2\n  platform: eos\n"
@@ -51,7 +51,7 @@ def lab_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "settings.yaml").write_text(
         "inventory:\n  plugin: FileInventoryPlugin\n"
         "  options: {hosts_file: hosts.yaml, groups_file: groups.yaml, defaults_file: defaults.yaml}\n"
-        "prefect: {enabled: false}\nrunner:\n  plugin: threaded\n  worker_count: 10\n  max_task_depth: 10\n  max_connection_attempts: 3\n"
+        "runner:\n  plugin: threaded\n  worker_count: 10\n  max_task_depth: 10\n  max_connection_attempts: 3\n"
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REFERENCE_PW", "ref-secret-pw")
