@@ -16,6 +16,7 @@ Inventory example (every key optional)::
             known_hosts_file: ~/.ssh/known_hosts
             auth_strict_key: true          # default: true when known_hosts_file is set
             private_key_file: ~/.ssh/id_ed25519
+            auth_secondary_env: ENABLE_SECRET   # env var holding the enable secret
             config_mode: configuration     # the definition's mode used by send_config
             failed_when_contains: ["Unknown command"]   # extra error markers
 
@@ -23,6 +24,10 @@ scrapli 2026 (libscrapli) has a single *operation timeout*, applied per operatio
 separate socket or transport timeout any more. The names Nornir and scrapli 1.x users have in
 their inventories are accepted and mapped: ``timeout_socket`` -> ``timeout_open`` and
 ``timeout_transport`` -> ``timeout_ops``.
+
+The enable secret is never written into the inventory: ``auth_secondary_env`` names the
+environment variable that holds it (extras are plain data, so a literal secret there would
+show up wherever the connection parameters are printed).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class ScrapliExtras(BaseModel):
     known_hosts_file: str | None = None
     auth_strict_key: bool | None = None
     private_key_file: str | None = None
+    auth_secondary_env: str | None = None
     config_mode: str = "configuration"
     failed_when_contains: list[str] = Field(default_factory=list)
 
@@ -90,6 +96,18 @@ class ScrapliExtras(BaseModel):
     def known_hosts_path(self) -> str | None:
         """The known_hosts file with ``~`` expanded."""
         return os.path.expanduser(self.known_hosts_file) if self.known_hosts_file else None
+
+
+def enable_secret(extras: ScrapliExtras) -> str | None:
+    """The enable secret from the environment variable ``auth_secondary_env`` names."""
+    if extras.auth_secondary_env is None:
+        return None
+    value = os.environ.get(extras.auth_secondary_env)
+    if value is None:
+        raise ValueError(
+            f"key 'auth_secondary_env': environment variable {extras.auth_secondary_env!r} is not set"
+        )
+    return value
 
 
 def parse_extras(extras: dict[str, Any]) -> ScrapliExtras:

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from scrapli import AuthOptions, Cli, SessionOptions, TransportBinOptions, TransportSsh2Options
+from scrapli import AuthOptions, Cli, LookupKeyValue, SessionOptions, TransportBinOptions, TransportSsh2Options
 from scrapli.exceptions import ScrapliException
 
 from genja_prefect.connection import (
@@ -45,6 +45,7 @@ from genja_prefect_scrapli.options import (
     PLATFORM_DEFINITIONS,
     ScrapliExtras,
     definition_for,
+    enable_secret,
     parse_extras,
 )
 
@@ -121,6 +122,7 @@ class ScrapliConnection(ConnectionBase):
         try:
             extras = parse_extras(params.extras)
             definition = definition_for(params.platform, extras)
+            secondary = enable_secret(extras)
         except ValueError as exc:
             raise ConnectionOpenError(
                 f"{where}: invalid connection_options.scrapli.extras: {exc}",
@@ -137,6 +139,8 @@ class ScrapliConnection(ConnectionBase):
                 username=params.username,
                 password=params.password_value(),
                 private_key_path=os.path.expanduser(extras.private_key_file) if extras.private_key_file else None,
+                # the definitions' enable instructions look up "enable"
+                lookups=[LookupKeyValue("enable", secondary)] if secondary is not None else None,
             ),
             session_options=SessionOptions(operation_timeout_ns=_ns(extras.open_timeout_s)),
             transport_options=_transport_options(extras),

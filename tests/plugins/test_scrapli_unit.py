@@ -187,3 +187,16 @@ def test_open_failures_are_classified(message: str, kind: str, retryable: bool) 
 
     got_kind, got_retryable, _ = classify_open_failure(OperationException(message))
     assert (got_kind.value, got_retryable) == (kind, retryable)
+
+
+def test_enable_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genja_prefect_scrapli.options import enable_secret
+
+    monkeypatch.delenv("GENJA_TEST_ENABLE", raising=False)
+    extras = parse_extras({"auth_secondary_env": "GENJA_TEST_ENABLE"})
+    with pytest.raises(ValueError, match="'GENJA_TEST_ENABLE' is not set"):
+        enable_secret(extras)
+    monkeypatch.setenv("GENJA_TEST_ENABLE", "en-secret")
+    assert enable_secret(extras) == "en-secret"
+    assert enable_secret(parse_extras({})) is None
+    assert "en-secret" not in repr(extras)
