@@ -34,7 +34,16 @@ from genja_prefect_flows.netconf import (
 )
 from genja_prefect_flows.templates import ConfigTemplate, TemplateError, TemplateNotFoundError
 
-#: The flows by name, for deployments and ``flow.serve()``.
+#: The flows by job name, as ``genja-prefect run JOB`` knows them.
+JOBS = {
+    "collect_facts": collect_facts,
+    "backup_configs": backup_configs,
+    "deploy_config": deploy_config,
+    "netconf_get_config": netconf_get_config,
+    "netconf_edit_config": netconf_edit_config,
+}
+
+#: The flows by Prefect flow name, for deployments and ``flow.serve()``.
 FLOWS = {
     "collect-facts": collect_facts,
     "backup-configs": backup_configs,
@@ -45,6 +54,7 @@ FLOWS = {
 
 __all__ = [
     "FLOWS",
+    "JOBS",
     "BackupConfig",
     "BackupGitError",
     "CollectFacts",
