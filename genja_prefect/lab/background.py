@@ -154,7 +154,7 @@ def lab_up(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survive the caller's Ctrl-C and terminal
-            env={**os.environ, PASSWORD_ENV: password},
+            env=_child_env(password),
         )
     _children[child.pid] = child
     try:
@@ -162,6 +162,18 @@ def lab_up(
     except BaseException:
         _terminate(child.pid, 10.0)
         raise
+
+
+def _child_env(password: str) -> dict[str, str]:
+    """The lab process's environment: ours, the password, and this checkout on PYTHONPATH
+    (so a source tree that is not pip-installed works too)."""
+    source_root = str(Path(__file__).resolve().parents[2])
+    python_path = os.environ.get("PYTHONPATH")
+    return {
+        **os.environ,
+        PASSWORD_ENV: password,
+        "PYTHONPATH": source_root + (os.pathsep + python_path if python_path else ""),
+    }
 
 
 def _wait_ready(folder: Path, child: subprocess.Popen[bytes], timeout: float) -> LabStatus:
