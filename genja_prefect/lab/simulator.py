@@ -261,25 +261,33 @@ class Simulator:
         async def _listen(runtime: _Runtime) -> None:
             sock = bind_listener()
             runtime.device.port = int(sock.getsockname()[1])
-            runtime.acceptor = await asyncssh.listen(
-                sock=sock,
-                server_factory=lambda: PasswordServer(
-                    self.username,
-                    self._password,
-                    session=lambda: _Session(runtime),
-                    reject_all=lambda: runtime.device.fail_auth,
-                    on_connect=runtime.conns.add,
-                    on_disconnect=runtime.conns.discard,
-                ),
-                server_host_keys=[key],
-                line_editor=False,
-                agent_forwarding=False,
-                x11_forwarding=False,
-                allow_scp=False,
-            )
+            try:
+                runtime.acceptor = await asyncssh.listen(
+                    sock=sock,
+                    server_factory=lambda: PasswordServer(
+                        self.username,
+                        self._password,
+                        session=lambda: _Session(runtime),
+                        reject_all=lambda: runtime.device.fail_auth,
+                        on_connect=runtime.conns.add,
+                        on_disconnect=runtime.conns.discard,
+                    ),
+                    server_host_keys=[key],
+                    line_editor=False,
+                    agent_forwarding=False,
+                    x11_forwarding=False,
+                    allow_scp=False,
+                )
+            except BaseException:
+                sock.close()
+                raise
 
         # listen() waits on an executor round trip; overlapping them halves a 1,000-device start.
-        await asyncio.gather(*(_listen(r) for r in runtimes))
+        # return_exceptions: let every listen() finish, so stop() sees all acceptors to close.
+        results = await asyncio.gather(*(_listen(r) for r in runtimes), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
 
     def stop(self) -> None:
         """Close every listener and live connection; stop the loop thread if we own it."""
