@@ -35,18 +35,23 @@ def prepare(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -
         for definition in root.walk():
             for name in definition.info.processors:
                 manager.get("processor", name)
+    env = make_env(runtime.inventory, manager, runtime.settings.runner, max_depth)
+    env._host_views.update(runtime._host_views())
+    return env
+
+
+def make_env(inventory: Any, manager: Any, runner_config: Any, max_depth: int) -> ExecutionEnv:
+    """A fresh execution environment: its own event-loop bridge and connection cache."""
     bridge = AsyncBridge()
-    resolver = TaskConnectionResolver(runtime.inventory, manager, runtime.settings.runner, bridge)
-    env = ExecutionEnv(
-        inventory=runtime.inventory,
+    resolver = TaskConnectionResolver(inventory, manager, runner_config, bridge)
+    return ExecutionEnv(
+        inventory=inventory,
         plugin_manager=manager,
-        runner_config=runtime.settings.runner,
+        runner_config=runner_config,
         resolver=resolver,
         bridge=bridge,
         max_depth=max_depth,
     )
-    env._host_views.update(runtime._host_views())
-    return env
 
 
 def finish(env: ExecutionEnv) -> list[str]:

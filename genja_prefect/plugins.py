@@ -70,6 +70,17 @@ class PluginManager:
         for builtin in (ThreadedRunner(), SerialRunner(), FileInventoryPlugin()):
             self._add(builtin, _kind_of(builtin) or "", builtin.name)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to Dask workers: everything but the lock (and discovery is already done).
+        self._ensure_discovered()
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     # -- registration -------------------------------------------------------------------
     def register_plugin(self, plugin: Any, *, kind: str | None = None, name: str | None = None) -> Any:
         """Register a plugin instance (a class is instantiated with no arguments).

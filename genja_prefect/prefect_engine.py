@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("genja_prefect.prefect")
 
 _SLUG = re.compile(r"[^a-z0-9-]+")
+_ACTIVE: dict[str, Callable[[], TaskResults]] = {}
+
+
+def _enter(token: str) -> TaskResults:
+    return _ACTIVE[token]()
 
 
 def _slug(text: str) -> str:
@@ -180,6 +186,24 @@ def _final_state(results: RunResults) -> Any:
     return Completed(message=message, data=results)
 
 
+def _run_root_on_dask(dask: Any, runtime: "Genja", task: TaskDefinition, host_ids: Sequence[str]) -> TaskResults:
+    """A root task with processors' task hooks here and host executions on Dask workers."""
+    from genja_prefect.execution import _call_hooks, current_env
+
+    env = current_env()
+    assert env is not None
+    processors = env.processors(task)
+    warnings: list[str] = []
+    if processors:
+        _call_hooks(env, processors, "task_started", (task.info, list(host_ids)), warnings)
+    results = dask.run_root(task, host_ids, runtime._host_views())
+    if processors:
+        _call_hooks(env, processors, "task_completed", (task.info, results), warnings)
+    for text in warnings:
+        logger.warning(text)
+    return results
+
+
 def _host_run_mode(runtime: "Genja") -> str:
     config = runtime.settings.prefect
     if config.host_runs != "auto":
@@ -196,17 +220,35 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     hooks = PrefectHooks(_host_run_mode(runtime), config.batch_size)
     host_ids = runtime.host_ids()
 
+    dask: Any = None  # a DaskRun while the job runs with task_runner: dask
+
     def root_wrapper(task: TaskDefinition, run_root: Callable[[], TaskResults]) -> TaskResults:
         def subflow_body() -> TaskResults:
-            recorder = HostRunRecorder()
-            hooks.begin_root(recorder, task, host_ids)
-            try:
-                results = run_root()
-            finally:
-                recorder.flush()
+            if dask is not None:
+                results = _run_root_on_dask(dask, runtime, task, host_ids)
+            else:
+                recorder = HostRunRecorder()
+                hooks.begin_root(recorder, task, host_ids)
+                try:
+                    results = run_root()
+                finally:
+                    recorder.flush()
             if config.artifacts:
                 _publish_artifacts(task, results)
             return results
+
+        options: dict[str, Any] = {}
+        if dask is not None:
+            from prefect_dask import DaskTaskRunner
+
+            options["task_runner"] = DaskTaskRunner(address=dask.address)
+        token = uuid.uuid4().hex
+        _ACTIVE[token] = subflow_body
+
+        def root_task_subflow() -> TaskResults:
+            # Captures only a string: Prefect serializes the flow (with its closure) into
+            # the context it ships to Dask workers, and the run's objects do not pickle.
+            return _enter(token)
 
         subflow = flow(
             name=task.name,
@@ -214,18 +256,36 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             validate_parameters=False,
             log_prints=False,
             persist_result=False,
-        )(subflow_body)
+            **options,
+        )(root_task_subflow)
         quiet = nullcontext() if config.subflow_heartbeats else flow_heartbeats_disabled()
-        with quiet:
-            state = subflow(return_state=True)
+        try:
+            with quiet:
+                state = subflow(return_state=True)
+        finally:
+            _ACTIVE.pop(token, None)
         return state.result(raise_on_failure=True)  # type: ignore[no-any-return]
 
+    def run_all() -> RunResults:
+        nonlocal dask
+        if config.task_runner != "dask":
+            return run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
+        from genja_prefect.dask_runner import DaskRun, dask_cluster
+
+        with dask_cluster(runtime, len(host_ids)) as address:
+            dask = DaskRun(address, runtime, tasks, max_depth)
+            try:
+                return run_plain(runtime, tasks, max_depth, hooks=None, root_wrapper=root_wrapper)
+            finally:
+                for text in dask.close():
+                    logger.warning(text)
+                dask = None
+
     def job(invocation: dict[str, Any] | None = None) -> Any:
-        results = run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
-        return _final_state(results)
+        return _final_state(run_all())
 
     if FlowRunContext.get() is not None:
-        return run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
+        return run_all()
 
     names = ", ".join(t.name for t in tasks) or "no tasks"
     outer = flow(

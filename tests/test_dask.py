@@ -1,0 +1,86 @@
+"""Scale-out on Dask: the same job gives the same result tree on a 2-process LocalCluster,
+with connections cached per worker process and closed at the end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import genja_prefect as genja_lib
+from genja_prefect.connection import ConnectionBase, ConnectionPluginBase
+from genja_prefect.task import TaskSuccessResult, task
+
+pytest.importorskip("prefect_dask")
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+class FileConn(ConnectionBase):
+    """Records open/close in a folder, so the test sees what happened in worker processes."""
+
+    def __init__(self, key: Any, folder: str) -> None:
+        self.key, self.folder, self.alive = key, folder, False
+
+    def open(self, params: Any) -> None:
+        self.alive = True
+        Path(self.folder, f"open-{self.key.host_id}-{os.getpid()}").touch()
+
+    def execute_command(self, command: str) -> str:
+        return f"{self.key.host_id}: {command}"
+
+    def close(self) -> Any:
+        self.alive = False
+        Path(self.folder, f"close-{self.key.host_id}-{os.getpid()}").touch()
+        return self.key
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+
+class FilePlugin(ConnectionPluginBase):
+    name = "filelog"
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def create(self, key: Any) -> FileConn:
+        return FileConn(key, self.folder)
+
+
+@task(name="check")
+class Check:
+    def start(self, task, host, context):  # type: ignore[no-untyped-def]
+        return TaskSuccessResult(result=host.data["n"] * 2)
+
+
+@task(name="show", connection_plugin_name="filelog", sub_tasks=[Check])
+class Show:
+    def start(self, task, host, context):  # type: ignore[no-untyped-def]
+        return TaskSuccessResult(summary=context.connection().execute_command("show version"), metadata={"site": host.data["site"]})
+
+
+def test_dask_run_equals_in_process_run(tmp_path: Path) -> None:
+    hosts = {f"h{i:02d}": {"platform": "ios", "data": {"n": i, "site": f"s{i % 3}"}} for i in range(12)}
+    plugins = genja_lib.PluginManager()
+    plugins.register_plugin(FilePlugin(str(tmp_path)))
+    base = {"runner": {"worker_count": 4}}
+    local = genja_lib.Genja.from_hosts(hosts, settings=base, plugin_manager=plugins)
+    on_dask = local.with_settings(prefect={"task_runner": "dask", "dask_workers": 2})
+
+    expected = local.run_tasks([Show, Show], max_depth=1)
+    for f in tmp_path.iterdir():
+        f.unlink()
+    got = on_dask.run_tasks([Show, Show], max_depth=1)
+
+    assert got.to_dict() == expected.to_dict()
+    opened = sorted(p.name for p in tmp_path.glob("open-*"))
+    closed = sorted(p.name.replace("close-", "open-") for p in tmp_path.glob("close-*"))
+    assert opened == closed  # every connection opened on a worker was closed at the end
+    pids = {name.rsplit("-", 1)[1] for name in opened}
+    assert str(os.getpid()) not in pids  # the work happened in the worker processes
+    # cached per worker: a host opens at most once per worker process, across both root tasks
+    per_host_worker = [name for name in opened]
+    assert len(per_host_worker) == len(set(per_host_worker))
+    assert len({name.split("-")[1] for name in opened}) == 12
