@@ -11,7 +11,8 @@ changed while it runs:
 - ``drop_on``: receiving this exact command aborts the TCP connection without an answer;
 - :meth:`Simulator.drop_connections` aborts a device's live connections now.
 
-Measured on 2 cores: 1,000 devices start in ~0.5 s; through scrapli a command takes ~2 ms.
+Measured on 2 cores: 1,000 devices start in 0.55-0.95 s (5,000 in ~3 s); through scrapli a
+command takes ~2 ms (p50) and a login ~0.1-0.2 s.
 
 scrapli waits on its file descriptors with ``select()``, which fails for descriptors above
 1023 ("filedescriptor out of range"). Every simulated device holds one listening socket, so
