@@ -129,8 +129,8 @@ class ScrapliConnection(ConnectionBase):
                 kind=TaskFailureKind.VALIDATION,
                 retryable=False,
             ) from None
-        if extras.strict_key and extras.transport == "bin" and not extras.known_hosts_file:
-            logger.debug("%s: strict host key checking against OpenSSH's default known_hosts", where)
+        if extras.strict_key and not extras.known_hosts_file:
+            logger.debug("%s: strict host key checking against ~/.ssh/known_hosts", where)
         cli = Cli(
             params.hostname,
             port=params.port or 22,
@@ -322,8 +322,11 @@ def _ns(seconds: float) -> int:
 
 def _transport_options(extras: ScrapliExtras) -> TransportBinOptions | TransportSsh2Options:
     if extras.transport == "ssh2":
-        # libssh2 checks the key whenever a known_hosts file is given; without one it does not.
-        path = extras.known_hosts_path() if extras.strict_key else None
+        # libssh2 checks the key whenever a known_hosts file is given and never without one,
+        # so strict checking without a configured file uses OpenSSH's default file, as bin does.
+        path = None
+        if extras.strict_key:
+            path = extras.known_hosts_path() or os.path.expanduser("~/.ssh/known_hosts")
         return TransportSsh2Options(known_hosts_path=path)
     return TransportBinOptions(
         known_hosts_path=extras.known_hosts_path(),

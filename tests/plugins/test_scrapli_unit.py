@@ -200,3 +200,13 @@ def test_enable_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert enable_secret(extras) == "en-secret"
     assert enable_secret(parse_extras({})) is None
     assert "en-secret" not in repr(extras)
+
+
+def test_strict_checking_never_silently_turns_off() -> None:
+    from genja_prefect_scrapli.plugin import _transport_options
+
+    ssh2 = _transport_options(parse_extras({"transport": "ssh2", "auth_strict_key": True}))
+    assert ssh2.known_hosts_path and ssh2.known_hosts_path.endswith("/.ssh/known_hosts")
+    assert _transport_options(parse_extras({"transport": "ssh2"})).known_hosts_path is None
+    binary = _transport_options(parse_extras({"known_hosts_file": "/tmp/kh"}))
+    assert (binary.known_hosts_path, binary.enable_strict_key) == ("/tmp/kh", True)
