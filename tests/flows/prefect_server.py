@@ -46,6 +46,29 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             continue
 
 
+def stop_flow_run_processes(flow_run_id: str) -> list[int]:
+    """Stop processes running flow run ``flow_run_id`` (found by the PREFECT__FLOW_RUN_ID in
+    their environment). A process worker starts each run in a session of its own, so stopping
+    the worker does not stop a run that is still going. Returns the pids signalled."""
+    marker = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return found
+
+
 @dataclass
 class PrefectServer:
     """A running server: ``api_url`` and the environment that points the CLI at it."""
@@ -60,7 +83,7 @@ class PrefectServer:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
-    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 120.0,
+    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 240.0,
             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``prefect <args>`` against this server; raises with its output when it fails."""
         done = subprocess.run(
@@ -103,7 +126,7 @@ def _wait_healthy(server: PrefectServer, proc: subprocess.Popen[bytes], timeout:
 
 
 @contextmanager
-def prefect_server(home: Path, startup_timeout: float = 120.0) -> Iterator[PrefectServer]:
+def prefect_server(home: Path, startup_timeout: float = 240.0) -> Iterator[PrefectServer]:
     """Start ``prefect server start`` (SQLite in ``home``) on a free loopback port; stop it on exit."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.flows import prefect_rest
-from tests.flows.prefect_server import PrefectServer, prefect_server
+from tests.flows.prefect_server import PrefectServer, prefect_server, stop_flow_run_processes
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
@@ -58,6 +58,15 @@ def _result(server: PrefectServer, run_id: str) -> Any:
         return asyncio.run(read())
 
 
+def _create_process_pool(server: PrefectServer, name: str) -> None:
+    """What `prefect work-pool create NAME --type process` does, without another CLI start-up."""
+    from prefect.workers.process import ProcessWorker
+
+    prefect_rest.post("/work_pools/", {"name": name, "type": "process",
+                                        "base_job_template": ProcessWorker.get_default_base_job_template()},
+                      server.api_url)
+
+
 def _prefect_deploy(server: PrefectServer, name: str) -> None:
     """``prefect deploy --prefect-file deployments/prefect.yaml --name NAME`` from the repo root.
 
@@ -92,10 +101,10 @@ def test_prefect_yaml_declares_the_documented_deployments() -> None:
 
 
 @pytest.mark.prefect_server
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)  # ~1 min on an idle 2-core machine; generous for a loaded one
 def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path) -> None:
     with prefect_server(tmp_path / "prefect-home") as server:
-        server.cli("work-pool", "create", "genja-pool", "--type", "process")
+        _create_process_pool(server, "genja-pool")
         # `prefect deploy` is run from the repository root, as the docs say ($PWD is the pull
         # step's working directory).
         _prefect_deploy(server, "collect-facts-hourly")
@@ -113,7 +122,10 @@ def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path) -> No
         )
         worker = server.spawn(["worker", "start", "--pool", "genja-pool", "--run-once"],
                               tmp_path / "worker.log", cwd=tmp_path)
-        final = _wait_for_run(server, run["id"], worker, timeout=180)
+        try:
+            final = _wait_for_run(server, run["id"], worker, timeout=240)
+        finally:
+            stop_flow_run_processes(run["id"])  # only left when the run did not finish
         worker_log = (tmp_path / "worker.log").read_text(errors="replace")
         assert final["state"]["type"] == "COMPLETED", f"{json.dumps(final['state'], indent=1)}\n{worker_log[-4000:]}"
 
