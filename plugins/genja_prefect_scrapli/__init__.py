@@ -2,7 +2,8 @@
 
 Registered through the ``genja_prefect.connection`` entry point as ``scrapli``. See
 :mod:`genja_prefect_scrapli.plugin` for the connection methods and
-:mod:`genja_prefect_scrapli.options` for ``connection_options.scrapli.extras``.
+:mod:`genja_prefect_scrapli.options` for ``connection_options.scrapli.extras`` and
+:mod:`genja_prefect_scrapli.pollwait` for why scrapli's ``select()`` wait is replaced.
 """
 
 from genja_prefect_scrapli.capabilities import CliCommands, CliConfig

@@ -14,7 +14,8 @@ opened once per run and shared by every task on that host. Example::
             return TaskSuccessResult(summary=output.splitlines()[0], result=output)
 
 Every method is synchronous: the engine runs host executions in worker threads, and
-libscrapli does its I/O in its own threads while the caller waits on a file descriptor.
+libscrapli does its I/O in its own threads while the caller waits on a file descriptor
+(with ``poll()``, not scrapli's ``select()``: see :mod:`genja_prefect_scrapli.pollwait`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from genja_prefect.connection import (
 from genja_prefect.errors import GenjaError
 from genja_prefect.results import TaskFailureKind
 from genja_prefect_scrapli.capabilities import CliCommands, CliConfig
+from genja_prefect_scrapli.pollwait import install_unless_opted_out
 from genja_prefect_scrapli.options import (
     PLATFORM_DEFINITIONS,
     ScrapliExtras,
@@ -129,6 +131,7 @@ class ScrapliConnection(ConnectionBase):
                 kind=TaskFailureKind.VALIDATION,
                 retryable=False,
             ) from None
+        install_unless_opted_out()  # scrapli's select() wait fails past ~200 open sessions
         if extras.strict_key and not extras.known_hosts_file:
             logger.debug("%s: strict host key checking against ~/.ssh/known_hosts", where)
         cli = Cli(

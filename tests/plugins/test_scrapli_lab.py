@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -425,3 +426,18 @@ def test_no_password_in_debug_logs(
     assert results["good"].status == "passed" and results["bad"].kind == TaskFailureKind.AUTHENTICATION
     assert any(r.name.startswith("scrapli") for r in caplog.records)  # the debug log was on
     assert SIM_PASSWORD not in caplog.text and wrong not in caplog.text
+
+
+def test_sessions_work_with_descriptors_above_1024(sim: Simulator, plugin_manager: PluginManager) -> None:
+    """scrapli's own select() wait fails there (~200 open sessions); the plugin's poll() wait does not."""
+    from genja_prefect_scrapli import pollwait
+
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        device = sim.device("t-ios2")
+        results = make_genja({"r": ssh_host(device.port, "ios", SIM_PASSWORD)}, plugin_manager).run_task(ShowVersion)
+    finally:
+        for fd in filler:
+            os.close(fd)
+    assert results["r"].status == "passed", results["r"].message
+    assert pollwait.installed()

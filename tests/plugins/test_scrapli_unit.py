@@ -210,3 +210,20 @@ def test_strict_checking_never_silently_turns_off() -> None:
     assert _transport_options(parse_extras({"transport": "ssh2"})).known_hosts_path is None
     binary = _transport_options(parse_extras({"known_hosts_file": "/tmp/kh"}))
     assert (binary.known_hosts_path, binary.enable_strict_key) == ("/tmp/kh", True)
+
+
+def test_poll_wait_replaces_scraplis_select_wait_and_can_be_undone() -> None:
+    import scrapli.cli
+    import scrapli.helper
+
+    from genja_prefect_scrapli import pollwait
+
+    was_installed = pollwait.installed()
+    try:
+        pollwait.uninstall()
+        assert scrapli.cli.wait_for_available_operation_result is scrapli.helper.wait_for_available_operation_result
+        assert pollwait.install() and pollwait.install()  # idempotent
+        assert scrapli.cli.wait_for_available_operation_result is pollwait.wait_for_available_operation_result
+    finally:
+        if not was_installed:
+            pollwait.uninstall()
