@@ -39,13 +39,13 @@ from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import (
     RUNNING_CONFIG_COMMANDS,
     build_runtime,
-    logger,
     publish_markdown,
     results_payload,
     run_command,
+    run_logger,
 )
 from genja_prefect_flows.configtext import mask_secrets, strip_volatile, unified_diff
-from genja_prefect_flows.gitrepo import BackupGitError, commit_backups
+from genja_prefect_flows.gitrepo import BackupGitError, commit_backups, git_available
 
 __all__ = ["BackupConfig", "BackupGitError", "atomic_write", "backup_configs", "backup_path", "commit_backups"]
 
@@ -209,7 +209,10 @@ def backup_configs(
     results = genja.run_tasks([BackupConfig(backup_dir, strip_volatile=strip_volatile)])
     tree: dict[str, Any] = results_payload(results)
     commit = None
-    if git:
+    log = run_logger()
+    if git and not git_available():
+        log.warning("git=True but git is not installed: backups in %s were written, not committed", backup_dir)
+    elif git:
         hosts = tree["hosts"]
         changed = sorted(h for h, e in hosts.items() if e.get("changed"))
         message = f"genja-prefect backup: {len(changed)} of {len(hosts)} host(s) changed"
@@ -217,6 +220,8 @@ def backup_configs(
             message += "\n\n" + "\n".join(f"- {h}" for h in changed)
         commit = commit_backups(backup_dir, message)
         if commit:
-            logger.info("committed backups in %s as %s", backup_dir, commit)
+            log.info("committed backups in %s as %s", backup_dir, commit)
+        else:
+            log.info("backups in %s: nothing new to commit", backup_dir)
     publish_markdown("genja-backups", backups_markdown(tree, commit), "Config backups and their diffs")
     return tree

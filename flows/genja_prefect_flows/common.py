@@ -33,6 +33,7 @@ __all__ = [
     "publish_markdown",
     "results_payload",
     "run_command",
+    "run_logger",
 ]
 
 logger = logging.getLogger("genja_prefect_flows")
@@ -229,6 +230,15 @@ def in_flow_run() -> bool:
     except ImportError:  # pragma: no cover - prefect is a dependency
         return False
     return FlowRunContext.get() is not None
+
+
+def run_logger() -> Any:
+    """Prefect's run logger inside a flow run (its lines show in the UI), else this package's logger."""
+    if in_flow_run():
+        from prefect.logging import get_run_logger
+
+        return get_run_logger()
+    return logger
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:

@@ -103,7 +103,7 @@ def pretty_xml(text: str) -> str:
         root = etree.fromstring(text.strip().encode("utf-8"), _PARSER)
     except etree.XMLSyntaxError:
         return text
-    return etree.tostring(root, pretty_print=True, encoding="unicode")
+    return str(etree.tostring(root, pretty_print=True, encoding="unicode"))
 
 
 def server_capabilities(connection: Any) -> list[str]:
@@ -179,6 +179,7 @@ class NetconfEditConfig:
             target = "candidate" if supports_candidate(connection) else "running"
         before = pretty_xml(reply_xml(call(connection, "get_config", "running", None)))
         call(connection, "lock", target)
+        warnings: list[str] = []
         step = "edit-config"
         try:
             try:
@@ -188,16 +189,17 @@ class NetconfEditConfig:
                     call(connection, "commit")
             except Exception:
                 if target == "candidate":
-                    self._discard(connection, host)
+                    _quietly(connection, "discard_changes", (), host, warnings)
                 raise
         except _rpc_error_types() as exc:
             return TaskFailureResult(
                 message=f"{step} on {target} rejected by {host.id}: {exc}",
                 kind=TaskFailureKind.COMMAND,
                 details={"target": target, "step": step},
+                warnings=warnings,
             )
         finally:
-            self._unlock(connection, target, host)
+            _quietly(connection, "unlock", (target,), host, warnings)
         after = pretty_xml(reply_xml(call(connection, "get_config", "running", None)))
         changed = before != after
         diff = mask_secrets(unified_diff(before, after, f"{host.id} running (before)", f"{host.id} running (after)"))
@@ -207,21 +209,19 @@ class NetconfEditConfig:
             diff=diff or None,
             summary=f"edit-config on {target}" + (" + commit" if target == "candidate" else "")
             + (": running config changed" if changed else ": no change"),
+            warnings=warnings,
         )
 
-    @staticmethod
-    def _discard(connection: Any, host: Host) -> None:
-        try:
-            call(connection, "discard_changes")
-        except Exception as exc:  # noqa: BLE001 - the edit's own error is the one to report
-            logger.warning("discard-changes on %s failed after an edit error: %s", host.id, exc)
 
-    @staticmethod
-    def _unlock(connection: Any, target: str, host: Host) -> None:
-        try:
-            call(connection, "unlock", target)
-        except Exception as exc:  # noqa: BLE001 - the edit's own outcome is the one to report
-            logger.warning("unlock %s on %s failed: %s", target, host.id, exc)
+def _quietly(connection: Any, method: str, args: tuple[Any, ...], host: Host, warnings: list[str]) -> None:
+    """Clean-up calls (discard-changes, unlock): a failure becomes a warning on the host result,
+    so that the edit's own outcome is the one reported."""
+    try:
+        call(connection, method, *args)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        text = f"{method.replace('_', '-')} on {host.id} failed: {exc}"
+        logger.warning("%s", text)
+        warnings.append(text)
 
 
 @flow(name="netconf-get-config", log_prints=False, persist_result=True, result_serializer="json")
