@@ -15,9 +15,6 @@ import genja_prefect as genja_lib
 from genja_prefect.errors import PluginError
 from genja_prefect.plugins import default_plugin_manager
 
-DATA = Path(__file__).parent / "data"
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _connection_plugins() -> None:
     """Use the real scrapli/ncclient plugins; stand-ins only where one is not installed."""
@@ -29,11 +26,6 @@ def _connection_plugins() -> None:
             manager.get("connection", plugin.name)
         except PluginError:
             manager.register_plugin(plugin)
-
-
-def read_data(name: str) -> str:
-    """A captured device output from ``tests/flows/data``."""
-    return (DATA / name).read_text(encoding="utf-8")
 
 
 @pytest.fixture

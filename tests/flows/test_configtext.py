@@ -10,7 +10,7 @@ from genja_prefect_flows.configtext import (
     parse_config,
     strip_volatile,
 )
-from tests.flows.conftest import read_data
+from tests.flows.samples import read_data
 
 EOS = read_data("sim_eos_show_running_config.txt")
 IOS = read_data("sim_ios_show_running_config.txt")

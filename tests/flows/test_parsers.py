@@ -12,7 +12,7 @@ from genja_prefect_flows.parsers import (
     parse_show_version,
     parse_uptime,
 )
-from tests.flows.conftest import read_data
+from tests.flows.samples import read_data
 
 WEEK, DAY, HOUR, MINUTE = 7 * 86400, 86400, 3600, 60
 
