@@ -135,6 +135,11 @@ class ConnectionOpenError(GenjaError):
         self.retryable = retryable
 
 
+class ConnectionLostError(ConnectionOpenError):
+    """An open session died while in use (dropped by the device, reset, EOF): kind ``connection``,
+    retryable. Raise it from plugin methods other than ``open``."""
+
+
 class CommandError(GenjaError):
     """A device answered a command with an error (classified as failure kind ``command``)."""
 

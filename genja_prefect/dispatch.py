@@ -20,11 +20,18 @@ from genja_prefect.results import TaskResults
 
 def _run_one(env: ExecutionEnv, task: TaskDefinition, host_id: str) -> TaskResults:
     try:
-        return run_host(env, task, env.host(host_id))
+        tree = run_host(env, task, env.host(host_id))
     except Exception as exc:  # noqa: BLE001 - an engine bug must still leave one result per host
         tree = TaskResults(task.name)
         tree.hosts[host_id] = failure_from_exception(exc)
-        return tree
+    if env.close_after_host:
+        # The host's last root task of the run is done: free its sessions now rather than
+        # holding every session of the inventory open until the run ends.
+        for text in env.resolver.close_host(host_id):
+            result = tree.hosts.get(host_id)
+            if result is not None:
+                result.warnings.append(text)
+    return tree
 
 
 def run_serial(env: ExecutionEnv, task: TaskDefinition, host_ids: Sequence[str]) -> TaskResults:

@@ -143,8 +143,9 @@ def run_plain(
             )
             return RunResults(_check_results(r, t.name, runner) for r, t in zip(out, tasks))
         results = RunResults()
-        for task in tasks:
-            def one(task: TaskDefinition = task) -> TaskResults:
+        for index, task in enumerate(tasks):
+            def one(task: TaskDefinition = task, last: bool = index == len(tasks) - 1) -> TaskResults:
+                env.close_after_host = last
                 return run_root(env, runtime, task, host_ids)
 
             results.append(root_wrapper(task, one) if root_wrapper else one())

@@ -57,6 +57,7 @@ class ExecutionEnv:
     bridge: AsyncBridge
     max_depth: int
     hooks: HostRunHooks | None = None
+    close_after_host: bool = False
     cancelled: threading.Event = field(default_factory=threading.Event)
     _processors: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
     _host_views: dict[str, Host] = field(default_factory=dict)
@@ -158,7 +159,9 @@ def _host_secrets(env: ExecutionEnv, host_id: str) -> list[str | None]:
 
 def failure_from_exception(exc: BaseException, secrets: Sequence[str | None] = ()) -> TaskFailureResult:
     """A failed host result for an exception: classified kind, message and traceback text."""
-    if isinstance(exc, (ConnectionOpenError, CommandError, TimeoutError)):
+    if isinstance(exc, (ConnectionOpenError, CommandError, TimeoutError, ConnectionError, EOFError)):
+        # Connection trouble raised by a connection while the task used it keeps its kind;
+        # anything else a task raises is an internal error.
         kind, retryable = classify_exception(exc)
     else:
         kind, retryable = TaskFailureKind.INTERNAL, False

@@ -184,21 +184,25 @@ class PluginManager:
             for kind in wanted:
                 if kind in self._discovered:
                     continue
+                self._load_entry_points(kind)
+                # Only now: another thread that sees the kind as discovered must find its plugins.
                 self._discovered.add(kind)
-                group = ENTRY_POINT_GROUPS[kind]
-                for ep in entry_points(group=group):
-                    if ep.name in self._plugins[kind]:
-                        continue
-                    try:
-                        obj = ep.load()
-                        if isinstance(obj, type) and kind != "transform":
-                            obj = obj()
-                        self._add(obj, kind, ep.name)
-                    except PluginRegistrationError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - one broken package must not break all
-                        self.discovery_errors[f"{group}:{ep.name}"] = f"{type(exc).__name__}: {exc}"
-                        logger.warning("could not load plugin %s from entry point %s: %s", ep.name, group, exc)
+
+    def _load_entry_points(self, kind: str) -> None:
+        group = ENTRY_POINT_GROUPS[kind]
+        for ep in entry_points(group=group):
+            if ep.name in self._plugins[kind]:
+                continue
+            try:
+                obj = ep.load()
+                if isinstance(obj, type) and kind != "transform":
+                    obj = obj()
+                self._add(obj, kind, ep.name)
+            except PluginRegistrationError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one broken package must not break all
+                self.discovery_errors[f"{group}:{ep.name}"] = f"{type(exc).__name__}: {exc}"
+                logger.warning("could not load plugin %s from entry point %s: %s", ep.name, group, exc)
 
     # -- lookup -------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:

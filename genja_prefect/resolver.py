@@ -219,11 +219,18 @@ class TaskConnectionResolver:
         return errors
 
     def close_all(self) -> list[str]:
-        """Close every cached connection; returns close errors (as text)."""
+        """Close every cached connection (in parallel); returns close errors (as text)."""
         with self._lock:
             items = list(self._connections.items())
             self._connections.clear()
-        return [err for key, conn in items if (err := self._close_one(key, conn))]
+        if len(items) <= 1:
+            return [err for key, conn in items if (err := self._close_one(key, conn))]
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = min(len(items), max(1, self.runner_config.effective_worker_count(len(items))), 64)
+        with ThreadPoolExecutor(workers, thread_name_prefix="genja-close") as pool:
+            errors = list(pool.map(lambda item: self._close_one(*item), items))
+        return [err for err in errors if err]
 
     @property
     def open_connections(self) -> list[ConnectionKey]:

@@ -136,3 +136,26 @@ def test_decorator_rejects_non_plugins() -> None:
         register_connection_plugin(platforms=["ios"])(object)  # type: ignore[type-var]
     with pytest.raises(PluginRegistrationError, match="must be a list"):
         register_connection_plugin(platforms="ios")(Ssh)  # type: ignore[arg-type]
+
+
+def test_concurrent_first_lookups_all_find_installed_plugins() -> None:
+    import threading
+
+    pm = genja_lib.PluginManager()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def look() -> None:
+        barrier.wait()
+        try:
+            for _ in range(10):
+                pm.get("connection", "scrapli")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=look) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
