@@ -27,6 +27,7 @@ import genja_prefect
 from genja_prefect import Genja, PluginManager
 from genja_prefect.lab.lab import Lab
 from genja_prefect.results import TaskResults
+from genja_prefect.runner import RunnerPluginBase
 
 #: The password of ``rel_lab`` (user ``admin``); secret-hygiene tests use their own.
 REL_PASSWORD = "rel-lab-Pw-7c1e"
@@ -296,3 +297,15 @@ class LeakProbe:
         assert wait_for(self.clean, timeout), (
             f"leak: before threads={self.threads} fds={self.fds} children={self.children}; after {self.snapshot()}"
         )
+
+
+# -- a runner plugin that breaks after opening real sessions ----------------------------------
+class ExplodingRunner(RunnerPluginBase):
+    """Opens each host's scrapli session through the run's resolver, then raises."""
+
+    name = "exploding"
+
+    def run_task(self, task: Any, hosts: Any, connection_resolver: Any, runner_config: Any, max_depth: Any) -> Any:
+        for host_id in hosts:
+            connection_resolver.get_connection(host_id, "scrapli").execute_command("show version")
+        raise RuntimeError("runner exploded after opening sessions")

@@ -27,7 +27,7 @@ from genja_prefect.processor import ProcessorPluginBase
 from genja_prefect.results import TaskFailureKind
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
 
-from .conftest import LeakProbe, lab_ssh, make_genja, one_result_per_host
+from .conftest import ExplodingRunner, LeakProbe, lab_ssh, make_genja, one_result_per_host
 
 NO_PREFECT = {"prefect": {"enabled": False}, "runner": {"worker_count": 4}}
 
@@ -341,4 +341,17 @@ def test_processor_raising_is_a_warning_and_the_result_is_kept(
     assert not any("host_completed" in w for w in results["sim-ios1"].warnings)
     logged = [r.getMessage() for r in caplog.records]
     assert any("task_started failed" in m for m in logged) and any("task_completed failed" in m for m in logged)
+    probe.assert_clean()
+
+
+# -- a runner plugin that raises -------------------------------------------------------------------
+def test_runner_plugin_raising_reaches_the_caller_and_closes_sessions(
+    rel_lab: Lab, plugin_manager: PluginManager
+) -> None:
+    plugin_manager.register_plugin(ExplodingRunner())
+    hosts = lab_hosts(rel_lab, "sim-ios1", "sim-eos1")
+    probe = LeakProbe({rel_lab.host(h).port for h in hosts}, rel_lab, list(hosts))
+    genja = make_genja(hosts, plugin_manager, {"prefect": {"enabled": False}, "runner": {"plugin": "exploding"}})
+    with pytest.raises(RuntimeError, match="runner exploded after opening sessions"):
+        genja.run_task(CliProbe)
     probe.assert_clean()

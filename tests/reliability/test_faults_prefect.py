@@ -16,7 +16,7 @@ from genja_prefect.results import TaskFailureKind
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
 
 from . import prefect_api as api
-from .conftest import LeakProbe, lab_ssh, make_genja, one_result_per_host, ssh_host
+from .conftest import ExplodingRunner, LeakProbe, lab_ssh, make_genja, one_result_per_host, ssh_host
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -88,3 +88,33 @@ def test_mixed_faults_with_prefect(rel_lab: Lab, plugin_manager: PluginManager, 
     assert {r["host"]: r["failure_kind"] for r in rows} == {
         h: (k.value if k else "") for h, (_, k) in expected.items()
     }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "genja_prefect/prefect_engine.py run_with_prefect: an exception inside the outer flow "
+        "(here the runner's) leaves it Failed, and state.result(raise_on_failure=False) returns "
+        "the exception object, which Genja.run_task then indexes: TypeError \"'RuntimeError' "
+        "object is not subscriptable\" instead of the runner's error (a Prefect API 503 does the same)"
+    ),
+)
+def test_runner_plugin_raising_with_prefect_reaches_the_caller(rel_lab: Lab, plugin_manager: PluginManager) -> None:
+    """Prefect on, the same as off: the runner's own error, not a TypeError, and sessions closed."""
+    plugin_manager.register_plugin(ExplodingRunner())
+    hosts = {name: lab_ssh(rel_lab, name) for name in ("sim-ios1", "sim-eos1")}
+    probe = LeakProbe({rel_lab.host(h).port for h in hosts}, rel_lab, list(hosts), check_threads=False)
+    settings = {"prefect": {"enabled": True, "flow_name": f"genja-rel-runner-{uuid.uuid4().hex[:8]}"},
+                "runner": {"plugin": "exploding"}}
+    genja = make_genja(hosts, plugin_manager, settings)
+    with pytest.raises(BaseException) as raised:
+        genja.run_task(CliProbe)
+    probe.assert_clean()  # checked first: closing does not depend on the error's shape
+    assert isinstance(raised.value, RuntimeError), repr(raised.value)
+    assert "runner exploded after opening sessions" in str(raised.value)
+
+
+@task(name="cli_probe_prefect", connection_plugin_name="scrapli")
+class CliProbe:
+    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> TaskSuccessResult:
+        return TaskSuccessResult(result=context.connection().execute_command("show version"))
