@@ -39,8 +39,8 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Self
 from uuid import UUID
 
 import orjson
@@ -88,7 +88,7 @@ def _uuid7() -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(eq=False, slots=True)
@@ -353,7 +353,7 @@ class HostRunRecorder:
                 self._final(run, "CRASHED", "Crashed", message)
         return self.flush(timeout)
 
-    def __enter__(self) -> HostRunRecorder:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -446,12 +446,13 @@ class _EventSender:
 
     Flow control: the server queues posted events in memory and drops them past 10,000
     waiting per consumer (``prefect.server.utilities.messaging.memory``), while its task-run
-    recorder writes only ~100-250 events/s on SQLite. So at most ``window`` posted events may
-    be unwritten, estimated from task-run counts of the flow runs involved.
+    recorder and event persister each write only ~150-300 events/s on SQLite here. So at most
+    ``window`` posted events may be unwritten, estimated from the flow runs' task-run counts
+    and stored task-run events (queried only while the window is full).
     """
 
-    _instances: dict[str, _EventSender] = {}
-    _lock = threading.Lock()
+    _instances: ClassVar[dict[str, _EventSender]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 4000) -> None:
         self.batch_size = batch_size
@@ -465,11 +466,12 @@ class _EventSender:
         self._final_runs = 0  # runs whose final event was posted ...
         self._final_run_events = 0  # ... and how many events those runs had
         self._written = 0.0  # estimate of posted events the server has written
+        self._track_persister = True
+        self._persisted = 0.0
+        self._persisted_at = time.monotonic()
         # The creator's context carries the settings (API URL) the thread must use.
         context = contextvars.copy_context()
-        self._thread = threading.Thread(
-            target=context.run, args=(self._run,), name="genja-prefect-events", daemon=True
-        )
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="genja-prefect-events", daemon=True)
         self._thread.start()
         atexit.register(self._at_exit)
 
@@ -530,7 +532,7 @@ class _EventSender:
         # closed when its flow ends, while this thread lives on.
         try:
             return get_client(sync_client=True, httpx_settings={"timeout": 60.0}).__enter__()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recording must never stop host work
             logger.warning("could not open a Prefect client to record task runs: %s", exc)
             return None
 
@@ -563,24 +565,18 @@ class _EventSender:
             for event in events:
                 worker.send(Event.model_validate(event))
             self.sent += len(batch)
-        except Exception as exc:  # the API is down or refused the batch; host work goes on
+        except Exception as exc:  # noqa: BLE001 - API down or batch refused; host work goes on
             self.dropped += len(batch)
             logger.warning("could not record %d Prefect task-run events: %s", len(batch), exc)
 
     def _wait_for_room(self, client: Any, incoming: int, stall: float = 120.0) -> None:
         last_progress = time.monotonic()
         while self.sent + incoming - self._written > self.window:
-            flow_runs = {"id": {"any_": list(self._flow_runs)}}
-            final = {"state": {"type": {"any_": list(_FINAL_TYPES)}}}
             try:
-                runs = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs}).json()
-                finals = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs, "task_runs": final}).json()
-            except Exception as exc:
+                written = self._server_progress(client)
+            except Exception as exc:  # noqa: BLE001 - flow control is best effort
                 logger.warning("cannot read the Prefect server's progress, posting without flow control: %s", exc)
                 return
-            # A run in a final state had all its events written; any other run, at least one.
-            per_final = self._final_run_events / self._final_runs if self._final_runs else 1.0
-            written = min(finals, self._final_runs) * per_final + max(runs - finals, 0)
             if written > self._written:
                 self._written, last_progress = written, time.monotonic()
             elif time.monotonic() - last_progress > stall:
@@ -588,6 +584,40 @@ class _EventSender:
                 return
             if self.sent + incoming - self._written > self.window:
                 time.sleep(0.25)
+
+    def _server_progress(self, client: Any) -> float:
+        """Posted events both slow consumers (task-run recorder, event persister) have written."""
+        ids = list(self._flow_runs)
+        flow_runs = {"id": {"any_": ids}}
+        final = {"state": {"type": {"any_": list(_FINAL_TYPES)}}}
+        runs = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs}).json()
+        finals = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs, "task_runs": final}).json()
+        # A run in a final state had all its events recorded; any other run, at least one.
+        per_final = self._final_run_events / self._final_runs if self._final_runs else 1.0
+        recorded = min(finals, self._final_runs) * per_final + max(runs - finals, 0)
+        if not self._track_persister:
+            return float(recorded)
+        page = client.request(
+            "POST",
+            "/events/filter",
+            json={
+                "filter": {
+                    "occurred": {"since": "2000-01-01T00:00:00Z"},
+                    "event": {"prefix": ["prefect.task-run."]},
+                    "related": {"id": [f"prefect.flow-run.{i}" for i in ids]},
+                },
+                "limit": 1,
+            },
+        ).json()
+        persisted = float(page["total"])
+        now = time.monotonic()
+        if persisted > self._persisted:
+            self._persisted, self._persisted_at = persisted, now
+        elif recorded > persisted and now - self._persisted_at > 30.0:
+            # Events are recorded but none stored for 30 s: the persister is off (or elsewhere).
+            self._track_persister = False
+            return float(recorded)
+        return float(min(recorded, persisted))
 
 
 @contextmanager
