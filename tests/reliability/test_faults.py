@@ -219,6 +219,21 @@ def test_connection_dropped_between_two_commands_is_a_connection_failure(
     assert failure.retryable is True
 
 
+def test_command_rejected_by_the_device_is_a_command_failure(rel_lab: Lab, plugin_manager: PluginManager) -> None:
+    @task(name="show_thing", connection_plugin_name="scrapli")
+    class ShowThing:
+        def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> TaskSuccessResult:
+            command = "show bogus thing" if host.id == "sim-ios2" else "show version"
+            return TaskSuccessResult(result=context.connection().execute_command(command))
+
+    results = run_sim(rel_lab, sim_hosts(rel_lab, "sim-ios2"), ShowThing, plugin_manager)
+    failure = results["sim-ios2"]
+    assert failure.status == "failed" and failure.kind == TaskFailureKind.COMMAND, failure
+    assert failure.retryable is False and "show bogus thing" in failure.message
+    assert "% Invalid input" in failure.details["output"]  # what the device said
+    assert results["sim-ios1"].status == results["sim-eos1"].status == "passed"
+
+
 def test_slow_device_within_its_timeouts_succeeds(
     rel_lab: Lab, plugin_manager: PluginManager, sim_device: Any
 ) -> None:
