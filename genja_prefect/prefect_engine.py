@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from genja_prefect.definition import TaskDefinition
 from genja_prefect.engine import run_plain
 from genja_prefect.prefect_runs import HostRunRecorder, flow_heartbeats_disabled
+from genja_prefect.prefect_subflows import RootSubflow, SubflowPlan
 from genja_prefect.results import HostTaskResult, RunResults, TaskResults
 from genja_prefect.task import Host
 
@@ -144,9 +145,11 @@ class PrefectHooks:
             )
 
 
-def _publish_artifacts(task: TaskDefinition, results: TaskResults) -> None:
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+def _publish_artifacts(task: TaskDefinition, results: TaskResults, create: Callable[[str, str, Any, str], Any]) -> None:
+    """A table (one row per host) and a markdown summary for a root task.
 
+    ``create(key, type, data, description)`` creates one artifact on the root task's subflow run.
+    """
     rows = [
         {
             "host": host_id,
@@ -158,7 +161,7 @@ def _publish_artifacts(task: TaskDefinition, results: TaskResults) -> None:
         for host_id, r in results.hosts.items()
     ]
     key = f"genja-{_slug(task.name)}"
-    create_table_artifact(table=rows, key=key, description=f"Per-host results of {task.name}")
+    create(key, "table", rows, f"Per-host results of {task.name}")
     summary = results.task_summary()
     lines = [
         f"# {task.name}",
@@ -172,7 +175,16 @@ def _publish_artifacts(task: TaskDefinition, results: TaskResults) -> None:
         lines += [f"- `{h}`: {_state_message(results.hosts[h])}" for h in failed[:200]]
         if len(failed) > 200:
             lines.append(f"- ... and {len(failed) - 200} more")
-    create_markdown_artifact(markdown="\n".join(lines), key=f"{key}-summary", description=f"Summary of {task.name}")
+    create(f"{key}-summary", "markdown", "\n".join(lines), f"Summary of {task.name}")
+
+
+def _prefect_artifact(key: str, artifact_type: str, data: Any, description: str) -> None:
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    if artifact_type == "table":
+        create_table_artifact(table=data, key=key, description=description)
+    else:
+        create_markdown_artifact(markdown=data, key=key, description=description)
 
 
 def _final_state(results: RunResults) -> Any:
@@ -204,6 +216,34 @@ def _run_root_on_dask(dask: Any, runtime: "Genja", task: TaskDefinition, host_id
     return results
 
 
+def _root_message(results: TaskResults) -> tuple[bool, str]:
+    total, failed = len(results.hosts), len(results.failed_hosts)
+    return (not total or failed < total), f"{total} hosts: {results.host_summary()}"
+
+
+def _run_root_subflow(
+    sub: RootSubflow,
+    runtime: "Genja",
+    task: TaskDefinition,
+    host_ids: Sequence[str],
+    hooks: PrefectHooks,
+    run_root: Callable[[], TaskResults],
+) -> TaskResults:
+    """Run a root task in its pre-created subflow run."""
+    sub.start()
+    recorder = HostRunRecorder(sub.id, flow_run_name=sub.run_name, flow_id=sub.flow_id, flow_name=task.name)
+    hooks.begin_root(recorder, task, host_ids)
+    try:
+        results = run_root()
+    finally:
+        recorder.close(message="the run stopped before this host finished", timeout=None)
+    if runtime.settings.prefect.artifacts:
+        _publish_artifacts(task, results, sub.create_artifact)
+    ok, message = _root_message(results)
+    sub.finish(ok=ok, message=message)
+    return results
+
+
 def _host_run_mode(runtime: "Genja") -> str:
     config = runtime.settings.prefect
     if config.host_runs != "auto":
@@ -222,19 +262,16 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
 
     dask: Any = None  # a DaskRun while the job runs with task_runner: dask
 
+    subflows: list[RootSubflow] = []  # pre-created, consumed in root order
+
     def root_wrapper(task: TaskDefinition, run_root: Callable[[], TaskResults]) -> TaskResults:
+        if dask is None:
+            return _run_root_subflow(subflows.pop(0), runtime, task, host_ids, hooks, run_root)
+
         def subflow_body() -> TaskResults:
-            if dask is not None:
-                results = _run_root_on_dask(dask, runtime, task, host_ids)
-            else:
-                recorder = HostRunRecorder()
-                hooks.begin_root(recorder, task, host_ids)
-                try:
-                    results = run_root()
-                finally:
-                    recorder.flush()
+            results = _run_root_on_dask(dask, runtime, task, host_ids)
             if config.artifacts:
-                _publish_artifacts(task, results)
+                _publish_artifacts(task, results, _prefect_artifact)
             return results
 
         options: dict[str, Any] = {}
@@ -269,7 +306,19 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     def run_all() -> RunResults:
         nonlocal dask
         if config.task_runner != "dask":
-            return run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
+            from prefect.client.orchestration import get_client
+
+            parent = FlowRunContext.get()
+            assert parent is not None and parent.flow_run is not None
+            with get_client(sync_client=True) as client:
+                plan = SubflowPlan(
+                    client, parent.flow_run.id, [t.name for t in tasks], lambda n: f"{n} ({len(host_ids)} hosts)"
+                )
+                subflows[:] = plan.subflows
+                try:
+                    return run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
+                finally:
+                    plan.close()
         from genja_prefect.dask_runner import DaskRun, dask_cluster
 
         with dask_cluster(runtime, len(host_ids)) as address:

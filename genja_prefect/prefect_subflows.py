@@ -1,0 +1,172 @@
+"""Root-task subflow runs, created with a few API calls instead of Prefect's flow engine.
+
+Prefect's own subflow call (a ``@flow`` called inside a flow) costs ~0.2-0.35 s on an idle
+2-core machine and seconds under load: a tracking task through a fresh async client, the flow
+engine's context and hooks machinery, and retries with multi-second backoff whenever a
+SQLite-backed server answers 503 because its event recorder holds the database (which it does
+right after a root task's host runs were posted). A root task needs none of that -- its hosts
+are recorded by :class:`~genja_prefect.prefect_runs.HostRunRecorder` -- so
+:class:`SubflowPlan` creates the same objects Prefect would, directly:
+
+1. when the run starts (the database is quiet then), for every root task: a tracking task run
+   in the parent flow run (what nests the subflow under its parent in the UI) and the subflow
+   run itself, Pending -- so its id exists before any host event refers to it;
+2. as each root task starts and ends: Running, then Completed or Failed with a message, and
+   the root task's artifacts -- sent by one background thread, in order, off the hosts'
+   critical path; :meth:`SubflowPlan.close` waits for them (and cancels subflows that never
+   ran).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+logger = logging.getLogger("genja_prefect.prefect")
+
+_FLOW_IDS: dict[tuple[str, str], str] = {}
+_LOCK = threading.Lock()
+
+
+def _state(state_type: str, name: str, message: str = "") -> dict[str, Any]:
+    return {"type": state_type, "name": name, "message": message}
+
+
+class _Api:
+    """POSTs through a Prefect client's own httpx transport, base URL and headers (auth
+    included), retrying 503/429 briefly and often instead of Prefect's seconds of backoff."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @property
+    def url(self) -> str:
+        return str(self._client.api_url)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        import httpx
+
+        http = self._client._client
+        delay = 0.02
+        for attempt in range(60):
+            response = httpx.Client.send(http, http.build_request("POST", path, json=body))
+            if response.status_code not in (429, 503) or attempt == 59:
+                break
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+class RootSubflow:
+    """The subflow run of one root task (created by :class:`SubflowPlan`)."""
+
+    def __init__(self, plan: "SubflowPlan", flow_id: str, name: str, run_name: str, parent_flow_run_id: UUID) -> None:
+        self._plan = plan
+        self.name = name
+        self.run_name = run_name
+        self.flow_id = UUID(flow_id)
+        self.tracking_task_run_id = uuid.uuid4()
+        api = plan.api
+        api.post(
+            "/task_runs/",
+            {
+                "id": str(self.tracking_task_run_id),
+                "name": f"{name}-{self.tracking_task_run_id.hex[:8]}",
+                "flow_run_id": str(parent_flow_run_id),
+                "task_key": f"genja.root.{name}",
+                "dynamic_key": self.tracking_task_run_id.hex,
+                "state": _state("PENDING", "Pending"),
+            },
+        )
+        run = api.post(
+            "/flow_runs/",
+            {
+                "flow_id": flow_id,
+                "name": run_name,
+                "parent_task_run_id": str(self.tracking_task_run_id),
+                "parameters": {},
+                "state": _state("PENDING", "Pending"),
+            },
+        )
+        self.id = UUID(run["id"])
+        self.started = False
+        self.finished = False
+
+    def _set_state(self, state_type: str, name: str, message: str = "") -> None:
+        body = {"state": _state(state_type, name, message), "force": True}
+        self._plan.send("/flow_runs/{}/set_state".format(self.id), body)
+        self._plan.send("/task_runs/{}/set_state".format(self.tracking_task_run_id), body)
+
+    def start(self) -> None:
+        """Mark the subflow Running (sent in the background)."""
+        self.started = True
+        self._set_state("RUNNING", "Running")
+
+    def create_artifact(self, key: str, artifact_type: str, data: Any, description: str) -> None:
+        """An artifact of this subflow run (sent in the background)."""
+        self._plan.send(
+            "/artifacts/",
+            {"key": key, "type": artifact_type, "data": data, "description": description, "flow_run_id": str(self.id)},
+        )
+
+    def finish(self, *, ok: bool, message: str) -> None:
+        """Completed or Failed, with ``message`` (sent in the background)."""
+        self.finished = True
+        self._set_state(*(("COMPLETED", "Completed") if ok else ("FAILED", "Failed")), message)
+
+
+class SubflowPlan:
+    """The subflow runs of one run's root tasks, created up front in the current flow run."""
+
+    def __init__(self, client: Any, parent_flow_run_id: UUID, names: Sequence[str], run_name: Callable[[str], str]) -> None:
+        self.api = _Api(client)
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = queue.SimpleQueue()
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._send_all, name="genja-prefect-subflows", daemon=True)
+        self._thread.start()
+        self.subflows = [
+            RootSubflow(self, self._flow_id(name), name, run_name(name), parent_flow_run_id) for name in names
+        ]
+
+    def _flow_id(self, name: str) -> str:
+        key = (self.api.url, name)
+        with _LOCK:
+            found = _FLOW_IDS.get(key)
+        if found is None:
+            found = self.api.post("/flows/", {"name": name})["id"]
+            with _LOCK:
+                _FLOW_IDS[key] = found
+        return found
+
+    def send(self, path: str, body: dict[str, Any]) -> None:
+        self._queue.put((path, body))
+
+    def _send_all(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            path, body = item
+            try:
+                self.api.post(path, body)
+            except Exception as exc:  # noqa: BLE001 - the UI lags; host results are unaffected
+                text = f"could not update Prefect ({path}): {type(exc).__name__}: {exc}"
+                self.errors.append(text)
+                logger.warning(text)
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Cancel subflows that never started, fail unfinished ones, and wait for the sender."""
+        for sub in self.subflows:
+            if not sub.started:
+                sub._set_state("CANCELLED", "Cancelled", "not run: the run stopped before this root task")
+            elif not sub.finished:
+                sub.finish(ok=False, message="the root task did not finish")
+        self._queue.put(None)
+        self._thread.join(timeout)
