@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -75,8 +76,6 @@ def _runtime(args: argparse.Namespace) -> Any:
 def _load_task(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     if module_name.endswith(".py"):
-        import importlib.util
-
         path = Path(module_name)
         if not path.exists():
             raise CliError(f"task file not found: {path}")
@@ -115,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         with LiveProgress(enabled=not args.json and sys.stdout.isatty(), total=genja.host_count()):
             trees = [genja.run_task(task, max_depth=args.max_depth).to_dict()]
     else:
+        if not Path(args.settings).exists():
+            raise CliError(f"settings file not found: {args.settings}", hint="pass --settings PATH (or start the lab: genja-prefect lab up)")
         jobs = _jobs()
         job = jobs.get(args.target)
         if job is None:

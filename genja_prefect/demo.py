@@ -50,7 +50,9 @@ def run_demo(directory: Path, workers: int = 10) -> int:
         console.print("[bold]Collecting facts[/bold] ...")
         facts = collect_facts(settings=settings, filter=ssh_only)
         console.print("[bold]Backing up configs[/bold] ...")
-        backups = backup_configs(settings=settings, filter=ssh_only, backup_dir=str(directory / "backups"))
+        # fakenos's Junos model has no configuration command, so only IOS and EOS are backed up.
+        backup_hosts = {"groups__contains": "lab_ssh", "platform__ne": "junos"}
+        backups = backup_configs(settings=settings, filter=backup_hosts, backup_dir=str(directory / "backups"))
     trees = [t for out in (facts, backups) for t in (out if isinstance(out, list) else [out])]
     print_summary(trees, console)
     console.print(f"Backups are in {directory / 'backups'}")

@@ -345,6 +345,9 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
         persist_result=False,
     )(job)
     state = outer(invocation=runtime.run_parameters or None, return_state=True)
-    if state.is_crashed() or state.is_cancelled():
-        state.result(raise_on_failure=True)
-    return state.result(raise_on_failure=False)  # type: ignore[no-any-return]
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        # The job itself raised (a custom runner's bug, Ctrl-C, the Prefect API failing):
+        # the caller gets that exception, never a half-made result.
+        raise result
+    return result  # type: ignore[no-any-return]

@@ -90,15 +90,6 @@ def test_mixed_faults_with_prefect(rel_lab: Lab, plugin_manager: PluginManager, 
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "genja_prefect/prefect_engine.py run_with_prefect: an exception inside the outer flow "
-        "(here the runner's) leaves it Failed, and state.result(raise_on_failure=False) returns "
-        "the exception object, which Genja.run_task then indexes: TypeError \"'RuntimeError' "
-        "object is not subscriptable\" instead of the runner's error (a Prefect API 503 does the same)"
-    ),
-)
 def test_runner_plugin_raising_with_prefect_reaches_the_caller(rel_lab: Lab, plugin_manager: PluginManager) -> None:
     """Prefect on, the same as off: the runner's own error, not a TypeError, and sessions closed."""
     plugin_manager.register_plugin(ExplodingRunner())

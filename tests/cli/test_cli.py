@@ -1,0 +1,124 @@
+"""The `genja-prefect` command, through its real console-script entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("genja-prefect", path=str(Path(sys.executable).parent)) or "genja-prefect"
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture
+def api_env(prefect_api: str) -> dict[str, str]:
+    return {"PREFECT_API_URL": prefect_api}
+
+
+def test_plugins_list_shows_installed_plugins() -> None:
+    out = cli("plugins", "list")
+    assert out.returncode == 0, out.stderr
+    for name in ("scrapli", "ncclient", "restconf", "threaded", "serial"):
+        assert name in out.stdout
+
+
+def test_inventory_list_and_show_masks_password(lab: Any, lab_password: str) -> None:
+    settings = str(Path(lab.directory) / "settings.yaml")
+    listed = cli("inventory", "list", "--settings", settings, "--filter", "platform=ios")
+    assert listed.returncode == 0, listed.stderr
+    assert "ios1" in listed.stdout and "eos1" not in listed.stdout
+    shown = cli("inventory", "show", "ios1", "--settings", settings)
+    assert shown.returncode == 0, shown.stderr
+    assert '"password": "***"' in shown.stdout and lab_password not in shown.stdout + shown.stderr
+    assert '"scrapli"' in shown.stdout
+
+
+def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "hosts.yaml").write_text("r1:\n  prot: 22\n")
+    (tmp_path / "settings.yaml").write_text("inventory:\n  options: {hosts_file: hosts.yaml}\n")
+    out = cli("inventory", "list", "--settings", str(tmp_path / "settings.yaml"))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and "hosts.yaml (line 2): host 'r1': key 'prot'" in lines[0]
+    assert lines[1].startswith("hint: ") and "Traceback" not in out.stderr
+    missing = cli("run", "collect_facts", "--settings", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "settings file not found" in missing.stderr
+    debug = cli("--debug", "inventory", "list", "--settings", str(tmp_path / "settings.yaml"))
+    assert "Traceback" in debug.stderr
+
+
+def test_run_task_class_json_and_exit_codes(lab: Any, lab_password: str, tmp_path: Path, api_env: dict[str, str]) -> None:
+    settings = Path(lab.directory) / "settings.yaml"
+    ok = cli("run", "tests.cli.tasks:ShowVersion", "--settings", str(settings), "--filter", "platform=ios", "--json", env=api_env)
+    assert ok.returncode == 0, ok.stderr
+    tree = json.loads(ok.stdout)
+    assert tree["task_name"] == "show_version" and tree["hosts"]["ios1"]["status"] == "passed"
+    assert set(tree["hosts"]) == {"ios1", "sim-ios1", "sim-ios2"}
+
+    # a copy of the lab inventory where one host has a wrong password: exit code 1, table output
+    for name in ("groups.yaml", "defaults.yaml", "settings.yaml"):
+        shutil.copy(Path(lab.directory) / name, tmp_path / name)
+    hosts = yaml.safe_load((Path(lab.directory) / "hosts.yaml").read_text())
+    hosts["sim-ios2"]["password"] = "definitely-wrong"
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    bad = cli("run", "tests.cli.tasks:ShowVersion", "--settings", str(tmp_path / "settings.yaml"), "--filter", "platform=ios", env=api_env)
+    assert bad.returncode == 1, bad.stderr
+    assert "sim-ios2" in bad.stdout and "authentication" in bad.stdout
+    assert lab_password not in bad.stdout + bad.stderr and "definitely-wrong" not in bad.stdout + bad.stderr
+
+
+def test_run_ready_made_job(lab: Any, api_env: dict[str, str]) -> None:
+    settings = Path(lab.directory) / "settings.yaml"
+    out = cli("run", "collect_facts", "--settings", str(settings), "--filter", "platform=eos", "--json", env=api_env)
+    assert out.returncode == 0, out.stderr
+    tree = json.loads(out.stdout)
+    assert tree["hosts"]["eos1"]["status"] == "passed"
+
+
+def test_rerun_failed_hosts(lab: Any, tmp_path: Path, api_env: dict[str, str]) -> None:
+    for name in ("groups.yaml", "defaults.yaml", "settings.yaml"):
+        shutil.copy(Path(lab.directory) / name, tmp_path / name)
+    hosts = yaml.safe_load((Path(lab.directory) / "hosts.yaml").read_text())
+    hosts["sim-ios2"]["password"] = "wrong-for-now"
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    settings = str(tmp_path / "settings.yaml")
+    first = cli("run", "tests.cli.tasks:ShowVersion", "--settings", settings, "--filter", "platform=ios", env=api_env)
+    assert first.returncode == 1
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=20)
+    run = next(r for r in runs if (r.parameters or {}).get("invocation", {}).get("target") == "tests.cli.tasks:ShowVersion")
+    hosts["sim-ios2"].pop("password")  # fixed
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    again = cli("rerun", str(run.id), "--failed", env=api_env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "show_version" in again.stdout and "│ 1" in again.stdout.replace("┃", "│")
+
+
+def test_lab_up_status_down(tmp_path: Path) -> None:
+    directory = tmp_path / "lab"
+    up = cli("lab", "up", "--dir", str(directory), "--ios", "0", "--eos", "0", "--junos", "0", "--sim", "2", "--netconf", "0", "--http", "0")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert (directory / "settings.yaml").exists()
+        status = cli("lab", "status", "--dir", str(directory))
+        assert status.returncode == 0 and "running=True" in status.stdout.replace(" ", "")
+    finally:
+        down = cli("lab", "down", "--dir", str(directory))
+    assert down.returncode == 0, down.stderr
+    assert "running=False" in cli("lab", "status", "--dir", str(directory)).stdout.replace(" ", "")
