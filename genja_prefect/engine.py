@@ -27,6 +27,34 @@ if TYPE_CHECKING:
 logger = logging.getLogger("genja_prefect.engine")
 
 
+_configured: set[tuple[Any, ...]] = set()
+
+
+def configure_logging(config: Any, base_dir: Any) -> None:
+    """Apply the ``logging`` settings to the ``genja_prefect`` logger (once per configuration)."""
+    key = (config.enabled, config.level, config.log_file, config.to_console, str(base_dir))
+    if key in _configured:
+        return
+    _configured.add(key)
+    root = logging.getLogger("genja_prefect")
+    if not config.enabled:
+        root.disabled = True
+        return
+    root.disabled = False
+    root.setLevel(config.level.upper())
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.log_file:
+        from pathlib import Path
+
+        handler: logging.Handler = logging.FileHandler(Path(base_dir) / config.log_file)
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    if config.to_console:
+        handler = logging.StreamHandler()
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
 def prepare(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> ExecutionEnv:
     """Check the plugins the run needs (before any host is touched) and build its environment."""
     manager = runtime.plugin_manager
@@ -152,12 +180,12 @@ def run_plain(
         return results
     finally:
         _current_env.reset(token)
-        for text in finish(env):
-            logger.warning(text)
+        finish(env)  # close errors were logged by the resolver
 
 
 def run(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
     """Entry point used by ``Genja.run_tasks``: with or without Prefect per the settings."""
+    configure_logging(runtime.settings.logging, runtime.settings.base_dir)
     if not runtime.settings.prefect.enabled:
         return run_plain(runtime, tasks, max_depth)
     from genja_prefect.prefect_engine import run_with_prefect

@@ -205,7 +205,7 @@ def _run_body(env: ExecutionEnv, task: TaskDefinition, host: Host, depth: int) -
             message=str(exc),
             kind=exc.kind,
             retryable=exc.retryable,
-            details={"attempts": getattr(exc, "attempts", 1)},
+            details={"attempts": getattr(exc, "attempts", 1), "traceback": getattr(exc, "cause_traceback", None)},
         )
     except PluginError as exc:  # unknown plugin, no plugin for the platform, ambiguous
         return TaskFailureResult(

@@ -113,8 +113,8 @@ class HostRunRecorder:
     """Records per-host Prefect task runs of one flow run; safe to call from many threads.
 
     ``start`` and ``finish`` only build dicts and queue them; a shared background thread
-    posts them to the Prefect API in batches. Nothing here raises into host work once the
-    recorder exists: a failed post is logged (``genja_prefect.prefect_runs``) and counted.
+    posts them to the Prefect API in batches. Delivery never raises into host work: a failed
+    post is logged (``genja_prefect.prefect_runs``) and counted in :attr:`dropped`.
 
     Args:
         flow_run_id: the flow run the task runs belong to; default: the current flow run.
@@ -178,7 +178,7 @@ class HostRunRecorder:
     def start(self, name: str, task_key: str, tags: Sequence[str] = ()) -> HostRun:
         """Record a new task run ``name`` (e.g. ``collect_facts@r1``) as Pending, then Running."""
         run_id = _uuid7()
-        tags = tuple(tags)
+        tags = tuple(dict.fromkeys(tags))  # one tag, one related resource
         related = [{"prefect.resource.id": f"prefect.tag.{t}", "prefect.resource.role": "tag"} for t in sorted(tags)]
         related += self._flow_related
         pending_at = _now()

@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,6 +187,10 @@ class TaskConnectionResolver:
         message = f"{key.plugin_name}: opening connection to host '{key.host_id}' ({params.address}) failed{tries}: {detail}"
         error = ConnectionOpenError(message, kind=kind, retryable=retryable)
         error.attempts = attempts  # type: ignore[attr-defined]
+        # The plugin's own traceback, for whoever debugs the plugin (secrets removed).
+        error.cause_traceback = redact(  # type: ignore[attr-defined]
+            "".join(traceback.format_exception(exc)), [_safe_password(params)]
+        )
         return error
 
     # -- closing ------------------------------------------------------------------------

@@ -84,10 +84,12 @@ class RunnerConfig(_Section):
 
 
 class LoggingConfig(_Section):
-    """``logging``: Python logging of genja-prefect itself (Prefect's own logging is separate)."""
+    """``logging``: Python logging of genja-prefect itself (the ``genja_prefect`` loggers;
+    Prefect's own logging is configured by Prefect). ``log_file`` is relative to the
+    settings file; ``to_console`` adds a stderr handler."""
 
     enabled: bool = True
-    level: str = "INFO"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical"] = "INFO"
     log_file: str | None = None
     to_console: bool = False
 

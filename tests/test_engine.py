@@ -509,3 +509,25 @@ def test_filters() -> None:
     assert g.filter_by_key_value("groups", "co*").host_ids() == ["r1", "r3"]
     assert g.filter(platform="ios").filter(site="fra").host_count() == 1
     assert g.host_count() == 3  # the original is unchanged
+
+
+def test_logging_settings_write_the_log_file(tmp_path: Any) -> None:
+    @task(name="flaky_open", connection_plugin_name="fake")
+    class UsesFake:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult()
+
+    counter = Counter()
+    pm = genja_lib.PluginManager(discover=False)
+    pm.register_plugin(FakePlugin(counter, {"h000": ConnectionRefusedError(111, "refused")}))
+    (tmp_path / "hosts.yaml").write_text("h000: {hostname: 10.0.0.1}\n")
+    (tmp_path / "settings.yaml").write_text(
+        "inventory: {options: {hosts_file: hosts.yaml}}\n"
+        "runner: {max_connection_attempts: 2, connection_backoff_ms: 1}\n"
+        "prefect: {enabled: false}\n"
+        "logging: {level: INFO, log_file: genja.log}\n"
+    )
+    genja = genja_lib.Genja.from_settings_file(tmp_path / "settings.yaml", plugin_manager=pm)
+    assert genja.run_task(UsesFake)["h000"].kind == TaskFailureKind.CONNECTION
+    text = (tmp_path / "genja.log").read_text()
+    assert "opening fake@h000 failed (attempt 1/2, connection)" in text

@@ -1,0 +1,108 @@
+"""Engine costs: per-host Prefect task runs per second, engine cost per root task, memory per host.
+
+    python -m bench.engine_costs [--sizes 100 1000 5000] [--roots 10] [--memory-hosts 100000]
+
+- per-host mode: ``run_task`` of a trivial task with ``prefect.host_runs: per_host`` (one
+  recorded Prefect task run per host) at each size, 50 workers; host task runs per second =
+  hosts / wall time of the whole call (flow run included), against the same job without Prefect.
+- root task cost: ``run_tasks`` with N trivial root tasks on one host; (T(N) - T(1)) / (N - 1)
+  is what one more root task (its subflow, recorder and artifacts) costs.
+- memory: tracemalloc peak per host for an inventory of 100,000 hosts (validated models plus
+  the task-facing host views a run builds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+
+from bench.common import hosts, isolate_prefect, log, table
+
+
+def _trivial():  # type: ignore[no-untyped-def]
+    from genja_prefect.task import TaskSuccessResult, task
+
+    @task(name="noop")
+    class Noop:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult()
+
+    return Noop
+
+
+def per_host_rate(sizes: list[int], workers: int) -> list[list[object]]:
+    import genja_prefect as genja_lib
+
+    noop = _trivial()
+    rows = []
+    for n in sizes:
+        base = genja_lib.Genja.from_hosts(hosts(n), {"g1": {}}, settings={"runner": {"worker_count": workers}})
+        pf = base.with_settings(prefect={"host_runs": "per_host", "artifacts": True})
+        plain = base.with_settings(prefect={"enabled": False})
+        start = time.perf_counter()
+        plain.run_task(noop)
+        t_plain = time.perf_counter() - start
+        start = time.perf_counter()
+        res = pf.run_task(noop)
+        t_pf = time.perf_counter() - start
+        assert len(res.passed_hosts) == n
+        rows.append(["per-host task runs", n, workers, t_pf, n / t_pf, t_plain])
+        log(f"per-host {n}: {t_pf:.2f}s")
+    return rows
+
+
+def root_cost(roots: int) -> list[list[object]]:
+    import genja_prefect as genja_lib
+
+    noop = _trivial()
+    genja = genja_lib.Genja.from_hosts({"h1": {}})
+    times = {}
+    for k in (1, roots):
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            genja.run_tasks([noop] * k)
+            best = min(best, time.perf_counter() - start)
+        times[k] = best
+    per_root = (times[roots] - times[1]) / (roots - 1)
+    return [["engine cost per root task", 1, roots, times[roots], per_root, times[1]]]
+
+
+def memory(n: int) -> list[list[object]]:
+    import genja_prefect as genja_lib
+
+    data = hosts(n)
+    gc.collect()
+    tracemalloc.start()
+    genja = genja_lib.Genja.from_hosts(data, {"g1": {}})
+    genja.hosts()
+    gc.collect()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return [["memory per host (inventory + host views)", n, "-", current / n, peak / n, "-"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
+    parser.add_argument("--workers", type=int, default=50)
+    parser.add_argument("--roots", type=int, default=10)
+    parser.add_argument("--memory-hosts", type=int, default=100_000)
+    args = parser.parse_args()
+    isolate_prefect()
+    log("warming up Prefect")
+    import genja_prefect as genja_lib
+
+    genja_lib.Genja.from_hosts({"w": {}}).run_task(_trivial())
+    rows = per_host_rate(args.sizes, args.workers)
+    print(table(["scenario", "hosts", "workers", "wall s", "runs/s", "same job, no Prefect s"], rows))
+    print()
+    print(table(["scenario", "hosts", "roots", f"T({args.roots}) s", "s per extra root", "T(1) s"], root_cost(args.roots)))
+    print()
+    print(table(["scenario", "hosts", "-", "bytes/host now", "bytes/host peak", "-"], memory(args.memory_hosts)))
+
+
+if __name__ == "__main__":
+    main()
