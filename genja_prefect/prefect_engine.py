@@ -344,7 +344,12 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
         log_prints=False,
         persist_result=False,
     )(job)
-    state = outer(invocation=runtime.run_parameters or None, return_state=True)
+    # The flow run genja-prefect creates for a Python/CLI call has no worker watching it, so
+    # Prefect's heartbeat (which detects crashed runs of deployments) only costs time at its
+    # end. Deployment runs of the ready-made flows run inside their own flow and keep it.
+    quiet = nullcontext() if config.flow_heartbeats else flow_heartbeats_disabled()
+    with quiet:
+        state = outer(invocation=runtime.run_parameters or None, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         # The job itself raised (a custom runner's bug, Ctrl-C, the Prefect API failing):

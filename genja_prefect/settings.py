@@ -105,9 +105,10 @@ class PrefectConfig(_Section):
     - ``artifacts``: publish a table and a markdown summary per root task.
     - ``task_runner``: ``threads`` (in-process) or ``dask`` (prefect-dask, a LocalCluster of
       ``dask_workers`` processes unless ``dask_address`` names a scheduler).
-    - ``subflow_heartbeats``: Prefect flow-run heartbeats for the per-root-task subflows;
-      off by default because each costs ~1 s at subflow end (the outer flow keeps Prefect's
-      own setting).
+    - ``flow_heartbeats`` / ``subflow_heartbeats``: Prefect flow-run heartbeats for the flow
+      run genja-prefect creates for a Python/CLI call, and for Dask-mode subflows. Off by
+      default: a heartbeat detects crashed runs of deployments (which run inside their own
+      flow and keep Prefect's setting), and joining its thread costs up to ~1 s per flow run.
     """
 
     enabled: bool = True
@@ -120,6 +121,7 @@ class PrefectConfig(_Section):
     dask_address: str | None = None
     dask_workers: int = Field(default=2, ge=1)
     subflow_heartbeats: bool = False
+    flow_heartbeats: bool = False
 
 
 class Settings(_Section):
