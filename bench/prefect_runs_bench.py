@@ -3,8 +3,8 @@
     python bench/prefect_runs_bench.py                      # both server configs, all sizes
     python bench/prefect_runs_bench.py --server fast --sizes 100 1000 5000 --no-subflows
 
-Every scenario is one flow run on a fresh ephemeral Prefect API (SQLite, subprocess server,
-own PREFECT_HOME), with host work = ``--host-ms`` of sleep (a device round trip) in a pool of
+Every scenario is one flow run; each server config gets its own ephemeral Prefect API (SQLite,
+subprocess server, fresh PREFECT_HOME). Host work = ``--host-ms`` of sleep (a device round trip) in a pool of
 ``--workers`` threads, and PREFECT_LOGGING_LEVEL=WARNING (no per-run console lines):
 
 - ``threads``: the anchor, host work in the pool and no Prefect bookkeeping at all;
@@ -12,13 +12,14 @@ own PREFECT_HOME), with host work = ``--host-ms`` of sleep (a device round trip)
   Pending state);
 - ``sync @task``: a plain sync Prefect task per host, called in the pool's threads;
 - ``async @task``: a plain async Prefect task per host (``asyncio.gather``, at most
-  ``--workers`` at once). The two @task variants stop at ``--task-cap`` hosts (default 1,000):
-  past that a size takes more than 60 s here, and async tasks degrade past ~3,000.
+  ``--workers`` at once). The two @task variants skip a size when the previous size, scaled
+  up, would take more than ``--slow-limit`` seconds (60) client-side or until visible.
 
 Columns: ``client s`` until every host's work and bookkeeping returned in the flow, ``runs/s``
 from that, ``CPU ms/host`` of this process (all threads), ``handed s`` until all events were
-posted, ``visible s`` until the API lists every run in a final state (from the start), and the
-API server's own CPU per host. ``--server fast`` starts the server with
+posted, ``visible s`` until the API lists every run in a final state (from the start), ``stored s``
+until the event persister stored all their events (the UI's event feed; the next scenario starts
+after that), and the API server's own CPU per host. ``--server fast`` starts the server with
 ``FAST_INGEST_SERVER_ENV``; ``default`` with Prefect's defaults.
 """
 
@@ -63,6 +64,27 @@ def _wait_visible(flow_run_id: Any, n: int, timeout: float) -> float | None:
     return time.perf_counter()
 
 
+def _wait_stored(flow_run_id: Any, expected: int, timeout: float) -> float | None:
+    """Until the event persister stored every task-run event of the flow run (the UI's event feed)."""
+    from prefect.client.orchestration import get_client
+
+    body = {
+        "filter": {
+            "occurred": {"since": "2000-01-01T00:00:00Z"},
+            "event": {"prefix": ["prefect.task-run."]},
+            "related": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+        },
+        "limit": 1,
+    }
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while int(client.request("POST", "/events/filter", json=body).json()["total"]) < expected:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(1.0)
+    return time.perf_counter()
+
+
 def run_scenario(kind: str, n: int, workers: int, host_s: float, visible_timeout: float) -> dict[str, Any]:
     import asyncio
     import contextvars
@@ -78,7 +100,10 @@ def run_scenario(kind: str, n: int, workers: int, host_s: float, visible_timeout
 
     def pool_run(fn: Any) -> None:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda i: contextvars.copy_context().run(fn, i), range(n)))
+            # each host in a copy of this thread's context (the flow run's), as the engine does
+            futures = [pool.submit(contextvars.copy_context().run, fn, i) for i in range(n)]
+            for future in futures:
+                future.result()
 
     @task(name="host")
     def sync_host(i: int) -> int:
@@ -138,6 +163,9 @@ def run_scenario(kind: str, n: int, workers: int, host_s: float, visible_timeout
         EventsWorker.drain_all(timeout=600)  # what Prefect's own engine queued
     handed = marks.get("handed") or time.perf_counter()
     visible = None if kind == "threads" else _wait_visible(flow_run_id, n, visible_timeout)
+    # also lets the server drain before the next scenario
+    expected_events = n * (2 if kind == "recorder-2ev" else 3)
+    stored = None if kind == "threads" else _wait_stored(flow_run_id, expected_events, visible_timeout)
     server = _server_cpu() - marks["s0"]
     client = marks["t1"] - marks["t0"]
     row: dict[str, Any] = {
@@ -149,10 +177,11 @@ def run_scenario(kind: str, n: int, workers: int, host_s: float, visible_timeout
         "cpu_ms": (marks["c1"] - marks["c0"]) / n * 1000,
         "handed_s": handed - marks["t0"],
         "visible_s": None if visible is None else visible - marks["t0"],
+        "stored_s": None if stored is None else stored - marks["t0"],
         "server_ms": server / n * 1000 if kind != "threads" else None,
     }
-    if visible is None and kind != "threads":
-        row["note"] = f"not all visible after {visible_timeout:.0f} s"
+    if kind != "threads" and (visible is None or stored is None):
+        row["note"] = f"not all {'visible' if visible is None else 'events stored'} after {visible_timeout:.0f} s"
     return row
 
 
@@ -225,15 +254,22 @@ def child(args: argparse.Namespace) -> None:
 
     rows: list[dict[str, Any]] = []
     host_s = args.host_ms / 1000
-    for n in args.sizes:
+    last: dict[str, dict[str, Any]] = {}
+    for n in sorted(args.sizes):
         for kind in ("threads", "recorder", "recorder-2ev", "sync @task", "async @task"):
-            if kind.endswith("@task") and n > args.task_cap:
-                continue
             if kind == "recorder-2ev" and n < 1000:
                 continue
+            if kind.endswith("@task"):
+                prev = last.get(kind)
+                # projected from the previous size, both client-side and until visible
+                slowest = max(prev["client_s"], prev["visible_s"] or 0.0) if prev else 0.0
+                if n > args.task_cap or (prev and slowest * n / prev["hosts"] > args.slow_limit):
+                    rows.append({"variant": kind, "hosts": n, "server": args.server, "skipped": True})
+                    continue
             row = run_scenario(kind, n, args.workers, host_s, args.visible_timeout)
             row["server"] = args.server
             rows.append(row)
+            last[kind] = row
             print(json.dumps(row), file=sys.stderr, flush=True)
     out: dict[str, Any] = {"rows": rows}
     if args.subflows:
@@ -249,17 +285,22 @@ def print_table(rows: list[dict[str, Any]], subflows: list[dict[str, Any]]) -> N
     anchors = {(r["server"], r["hosts"]): r["client_s"] for r in rows if r["variant"] == "threads"}
     head = (
         f"{'server':8} {'variant':13} {'hosts':>6} {'workers':>7} {'client s':>9} {'runs/s':>8} {'CPU ms/host':>11} "
-        f"{'handed s':>9} {'visible s':>9} {'visible/s':>9} {'srv CPU ms/host':>15} {'threads s':>9} {'ratio':>6}"
+        f"{'handed s':>9} {'visible s':>9} {'visible/s':>9} {'stored s':>8} {'srv CPU ms/host':>15} {'threads s':>9} "
+        f"{'ratio':>6}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
+        if r.get("skipped"):
+            print(f"{r['server']:8} {r['variant']:13} {r['hosts']:>6}  skipped: projected past the time limit")
+            continue
         anchor = anchors.get((r["server"], r["hosts"]))
         vis = r["visible_s"]
         print(
             f"{r['server']:8} {r['variant']:13} {r['hosts']:>6} {r['workers']:>7} {r['client_s']:>9.2f} {r['rate']:>8.0f} "
             f"{r['cpu_ms']:>11.2f} {r['handed_s']:>9.2f} {_fmt(vis, '9.1f'):>9} "
-            f"{_fmt(None if vis is None else r['hosts'] / vis, '9.0f'):>9} {_fmt(r['server_ms'], '15.1f'):>15} "
+            f"{_fmt(None if vis is None else r['hosts'] / vis, '9.0f'):>9} {_fmt(r.get('stored_s'), '8.1f'):>8} "
+            f"{_fmt(r['server_ms'], '15.1f'):>15} "
             f"{_fmt(anchor, '9.2f'):>9} {_fmt(None if not anchor else r['client_s'] / anchor, '6.2f'):>6}"
             + (f"  ({r['note']})" if r.get("note") else "")
         )
@@ -277,7 +318,8 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=200)
     parser.add_argument("--host-ms", type=float, default=20.0)
-    parser.add_argument("--task-cap", type=int, default=1000)
+    parser.add_argument("--task-cap", type=int, default=5000)
+    parser.add_argument("--slow-limit", type=float, default=60.0, help="skip a @task size projected past this (s)")
     parser.add_argument("--visible-timeout", type=float, default=600.0)
     parser.add_argument("--no-subflows", dest="subflows", action="store_false")
     parser.add_argument("--subflow-count", type=int, default=5)
@@ -308,6 +350,7 @@ def main() -> None:
                 env.update(FAST_INGEST_SERVER_ENV)
             cmd = [sys.executable, __file__, "--child", "--server", server, "--sizes", *map(str, sizes)]
             cmd += ["--workers", str(args.workers), "--host-ms", str(args.host_ms), "--task-cap", str(args.task_cap)]
+            cmd += ["--slow-limit", str(args.slow_limit)]
             cmd += ["--visible-timeout", str(args.visible_timeout), "--subflow-count", str(args.subflow_count)]
             if not args.subflows:
                 cmd.append("--no-subflows")

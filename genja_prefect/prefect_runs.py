@@ -454,10 +454,11 @@ class _EventSender:
     _instances: ClassVar[dict[str, _EventSender]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 4000) -> None:
+    def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 4000, poll: float = 2.0) -> None:
         self.batch_size = batch_size
         self.interval = interval
         self.window = window
+        self.poll = poll
         self.dropped = 0
         self.sent = 0
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], str, int] | _Flush] = queue.SimpleQueue()
@@ -583,7 +584,8 @@ class _EventSender:
                 logger.warning("the Prefect server wrote no task-run events for %.0f s; posting anyway", stall)
                 return
             if self.sent + incoming - self._written > self.window:
-                time.sleep(0.25)
+                # Each progress read costs the server ~0.1-0.3 s of its only core: read rarely.
+                time.sleep(self.poll)
 
     def _server_progress(self, client: Any) -> float:
         """Posted events both slow consumers (task-run recorder, event persister) have written."""

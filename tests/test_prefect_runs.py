@@ -69,7 +69,7 @@ def _log_messages(task_run_id: UUID) -> list[str]:
 @pytest.fixture(scope="module")
 def recorded(prefect_api: str) -> dict[str, Any]:
     """One flow run that records N_HOSTS host runs from 8 worker threads, some failed."""
-    from prefect import flow, get_run_logger
+    from prefect import flow, get_run_logger, runtime
     from prefect.context import FlowRunContext
 
     @flow(name="test-prefect-runs")
@@ -87,6 +87,8 @@ def recorded(prefect_api: str) -> dict[str, Any]:
             recorder.logger(run).warning("connected to %s", host_id)
             with recorder.context(run):
                 get_run_logger().warning("via get_run_logger on %s", host_id)
+                assert runtime.task_run.name == run.name
+                assert runtime.flow_run.id == str(recorder.flow_run_id)
             if _failed(i):
                 recorder.finish(run, ok=False, message=f"failed (connection): {host_id} refused")
             else:
@@ -94,7 +96,9 @@ def recorded(prefect_api: str) -> dict[str, Any]:
             return run
 
         with ThreadPoolExecutor(8) as pool:
-            runs = list(pool.map(lambda i: contextvars.copy_context().run(host, i), range(N_HOSTS)))
+            # each host in a copy of the flow's context, as the engine runs them
+            futures = [pool.submit(contextvars.copy_context().run, host, i) for i in range(N_HOSTS)]
+            runs = [future.result() for future in futures]
         assert recorder.flush()
         ctx = FlowRunContext.get()
         assert ctx is not None and ctx.flow_run is not None
