@@ -79,6 +79,7 @@ class PrefectHooks:
         self.mode = mode
         self.batch_size = batch_size
         self.recorder: HostRunRecorder | None = None
+        self.last_recorder: HostRunRecorder | None = None
         self._batches: dict[int, list[Any]] = {}
         self._index: dict[str, int] = {}
 
@@ -231,12 +232,19 @@ def _run_root_subflow(
 ) -> TaskResults:
     """Run a root task in its pre-created subflow run."""
     sub.start()
-    recorder = HostRunRecorder(sub.id, flow_run_name=sub.run_name, flow_id=sub.flow_id, flow_name=task.name)
+    # Running -> Completed/Failed only: a Pending state per host would add a third to what
+    # the server must ingest, for no information (the host starts the moment it is recorded).
+    recorder = HostRunRecorder(
+        sub.id, flow_run_name=sub.run_name, flow_id=sub.flow_id, flow_name=task.name, record_pending=False
+    )
     hooks.begin_root(recorder, task, host_ids)
     try:
         results = run_root()
     finally:
-        recorder.close(message="the run stopped before this host finished", timeout=None)
+        # Hand over what is left without waiting: the next root task starts at once, and
+        # the run waits for delivery once, at its end (see run_with_prefect).
+        recorder.close(message="the run stopped before this host finished", timeout=0)
+        hooks.last_recorder = recorder
     if runtime.settings.prefect.artifacts:
         _publish_artifacts(task, results, sub.create_artifact)
     ok, message = _root_message(results)
@@ -318,6 +326,12 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
                 try:
                     return run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
                 finally:
+                    if hooks.last_recorder is not None and not hooks.last_recorder.flush(config.flush_timeout_s):
+                        logger.warning(
+                            "Prefect is still ingesting this run's task-run events after %.0fs; "
+                            "they keep being delivered in the background",
+                            config.flush_timeout_s,
+                        )
                     plan.close()
         from genja_prefect.dask_runner import DaskRun, dask_cluster
 

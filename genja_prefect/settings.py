@@ -103,6 +103,8 @@ class PrefectConfig(_Section):
       one per batch of hosts (``batch_size`` hosts each); ``auto`` picks ``per_host`` up to
       ``batch_threshold`` selected hosts and ``batch`` above it.
     - ``artifacts``: publish a table and a markdown summary per root task.
+    - ``flush_timeout_s``: how long a run waits at its end for Prefect to accept its host
+      task-run events (they keep being delivered in the background after that).
     - ``task_runner``: ``threads`` (in-process) or ``dask`` (prefect-dask, a LocalCluster of
       ``dask_workers`` processes unless ``dask_address`` names a scheduler).
     - ``flow_heartbeats`` / ``subflow_heartbeats``: Prefect flow-run heartbeats for the flow
@@ -114,7 +116,7 @@ class PrefectConfig(_Section):
     enabled: bool = True
     flow_name: str = "genja-run"
     host_runs: Literal["auto", "per_host", "batch"] = "auto"
-    batch_threshold: int = Field(default=5000, ge=1)
+    batch_threshold: int = Field(default=1000, ge=1)
     batch_size: int = Field(default=500, ge=1)
     artifacts: bool = True
     task_runner: Literal["threads", "dask"] = "threads"
@@ -122,6 +124,7 @@ class PrefectConfig(_Section):
     dask_workers: int = Field(default=2, ge=1)
     subflow_heartbeats: bool = False
     flow_heartbeats: bool = False
+    flush_timeout_s: float = Field(default=120.0, ge=0)
 
 
 class Settings(_Section):
