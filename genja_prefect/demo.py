@@ -8,6 +8,7 @@ Prefect UI. Everything it started is stopped before it returns.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -42,6 +43,11 @@ def run_demo(directory: Path, workers: int = 10) -> int:
 
     console = Console()
     directory = directory.resolve()
+    # The simulated devices and scrapli narrate their sessions at WARNING (fakenos: unknown
+    # "terminal" commands; scrapli: enable without a password). Real failures still show in
+    # the results table.
+    for name, level in (("fakenos", logging.CRITICAL), ("scrapli", logging.ERROR)):
+        logging.getLogger(name).setLevel(level)
     console.print(f"[bold]Starting the device lab[/bold] in {directory} ...")
     with Lab(ios=2, eos=1, junos=1, sim=6, sim_eos=2, netconf=1, http=1, directory=directory, worker_count=workers) as lab:
         settings = str(directory / "settings.yaml")
