@@ -27,7 +27,11 @@ def _run_one(env: ExecutionEnv, task: TaskDefinition, host_id: str) -> TaskResul
     if env.close_after_host:
         # The host's last root task of the run is done: free its sessions now rather than
         # holding every session of the inventory open until the run ends.
-        for text in env.resolver.close_host(host_id):
+        try:
+            close_errors = env.resolver.close_host(host_id)
+        except Exception as exc:  # noqa: BLE001 - closing must never cost a host its result
+            close_errors = [f"closing the connections of '{host_id}' failed: {type(exc).__name__}: {exc}"]
+        for text in close_errors:
             result = tree.hosts.get(host_id)
             if result is not None:
                 result.warnings.append(text)

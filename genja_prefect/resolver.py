@@ -134,7 +134,8 @@ class TaskConnectionResolver:
                 conn = self._open(key, max_attempts=1)
             else:
                 conn = self._open(key, max_attempts=self.runner_config.max_connection_attempts)
-            self._connections[key] = conn
+            with self._lock:  # close_host/close_all iterate the cache from other threads
+                self._connections[key] = conn
             return self._wrap(conn, name, capabilities)
 
     def _wrap(self, conn: Any, name: str, capabilities: Sequence[type]) -> Any:
@@ -214,9 +215,9 @@ class TaskConnectionResolver:
         """Close every connection of one host; returns close errors (as text)."""
         with self._lock:
             keys = [k for k in self._connections if k.host_id == host_id]
+            found = [(k, self._connections.pop(k)) for k in keys]
         errors = []
-        for key in keys:
-            conn = self._connections.pop(key, None)
+        for key, conn in found:
             if conn is not None:
                 err = self._close_one(key, conn)
                 if err:

@@ -531,3 +531,16 @@ def test_logging_settings_write_the_log_file(tmp_path: Any) -> None:
     assert genja.run_task(UsesFake)["h000"].kind == TaskFailureKind.CONNECTION
     text = (tmp_path / "genja.log").read_text()
     assert "opening fake@h000 failed (attempt 1/2, connection)" in text
+
+
+def test_many_hosts_opening_and_closing_concurrently_all_get_results() -> None:
+    # Regression: a host's sessions are closed right after its last root task while other
+    # threads still open theirs; the cache must stay consistent and no host may be lost.
+    counter = Counter()
+    pm = genja_lib.PluginManager(discover=False)
+    pm.register_plugin(FakePlugin(counter))
+    g = runtime(400, {"runner": {"worker_count": 64}}, pm)
+    for _ in range(3):
+        res = g.run_task(Show)
+        assert len(res.passed_hosts) == 400
+    assert len(counter.opened) == len(counter.closed) == 1200
