@@ -470,6 +470,8 @@ class _EventSender:
         self._track_persister = True
         self._persisted = 0.0
         self._persisted_at = time.monotonic()
+        # every event this sender posts occurs after its creation (client clock)
+        self._since = (_now() - timedelta(minutes=1)).isoformat()
         # The creator's context carries the settings (API URL) the thread must use.
         context = contextvars.copy_context()
         self._thread = threading.Thread(target=context.run, args=(self._run,), name="genja-prefect-events", daemon=True)
@@ -604,7 +606,7 @@ class _EventSender:
             "/events/filter",
             json={
                 "filter": {
-                    "occurred": {"since": "2000-01-01T00:00:00Z"},
+                    "occurred": {"since": self._since},  # keeps the count's scan to our events
                     "event": {"prefix": ["prefect.task-run."]},
                     "related": {"id": [f"prefect.flow-run.{i}" for i in ids]},
                 },
