@@ -57,9 +57,9 @@ logger = logging.getLogger("genja_prefect.prefect_runs")
 
 #: Environment for a Prefect server (``prefect server start``, or this process before its
 #: first Prefect call for the ephemeral one) that writes task-run events in batches. With
-#: Prefect's default (``batch_size=1``) the server spends ~25 ms CPU per event on this
-#: 2-core machine (~14 host runs/s visible); with these ~4.5 ms (~80 host runs/s).
-#: ``flush_interval`` is cast to ``int`` by the server: keep it >= 1.
+#: Prefect's default (``batch_size=1``) the server spends ~65 ms CPU per host run on this
+#: 2-core machine (~15 host runs/s visible); with these 15-25 ms (40-85 host runs/s; see
+#: bench/prefect_runs_bench.py). ``flush_interval`` is cast to ``int`` by the server: keep it >= 1.
 FAST_INGEST_SERVER_ENV: Mapping[str, str] = {
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
