@@ -98,6 +98,33 @@ class LabParamikoSshServer(ParamikoSshServer):  # type: ignore[misc]  # fakenos 
             raise
         self._socket = listener
 
+    def _listen(self) -> None:
+        """fakenos's accept loop, with daemon connection threads.
+
+        A client that authenticates but never opens a channel (a probe, a timeout test) leaves
+        its thread in paramiko's ``Transport.accept()``, which waits without a timeout and is
+        not woken by closing the transport. fakenos starts those threads non-daemon, so one
+        such thread kept the whole test process from exiting after the last test.
+        """
+        listener = self._socket
+        if listener is None:
+            return
+        listener.listen()
+        while self._is_running.is_set():
+            try:
+                client, _ = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                if self._is_running.is_set():
+                    log.exception("TCP server listener stopped after a socket error")
+                break
+            thread = threading.Thread(
+                target=self.connection_function, args=(client, self._is_running), daemon=True
+            )
+            thread.start()
+            self._connection_threads.append(thread)
+
     def connection_function(self, client: socket.socket, is_running: threading.Event) -> None:
         try:
             super().connection_function(client, is_running)
