@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -91,7 +92,7 @@ class PrefectHooks:
             self._sizes = {}
             for b in self._index.values():
                 self._sizes[b] = self._sizes.get(b, 0) + 1
-            self._lock = __import__("threading").Lock()
+            self._lock = threading.Lock()
 
     def host_started(self, task: TaskDefinition, host: Host) -> Any:
         recorder = self.recorder

@@ -40,3 +40,6 @@ def prefect_api() -> Iterator[str]:
 def no_prefect() -> dict[str, dict[str, bool]]:
     """Settings overrides that run the engine without Prefect (pure logic tests)."""
     return {"prefect": {"enabled": False}}
+
+# Fault endpoints (closed port, silent server) shared by the plugin and reliability tests.
+from tests.fault_endpoints import closed_port, silent_server  # noqa: E402,F401

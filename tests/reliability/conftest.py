@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.fault_endpoints import SilentServer  # noqa: F401 - re-exported for the tests here
+
 import genja_prefect
 from genja_prefect import Genja, PluginManager
 from genja_prefect.lab.lab import Lab
@@ -112,58 +114,6 @@ def one_result_per_host(results: TaskResults, host_ids: Iterable[str]) -> None:
 
 
 # -- unreachable endpoints ------------------------------------------------------------------
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released without listening)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class SilentServer:
-    """Accepts TCP connections and never says a word (a hung device)."""
-
-    def __init__(self) -> None:
-        self._server = socket.socket()
-        self._server.bind(("127.0.0.1", 0))
-        self._server.listen(16)
-        self._server.settimeout(0.1)
-        self.port = int(self._server.getsockname()[1])
-        self._accepted: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="rel-silent-server", daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                continue
-            with self._lock:
-                self._accepted.append(conn)
-
-    def drop_accepted(self) -> None:
-        with self._lock:
-            accepted, self._accepted = self._accepted, []
-        for conn in accepted:
-            conn.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.drop_accepted()
-        self._server.close()
-
-
-@pytest.fixture
-def silent_server() -> Iterator[SilentServer]:
-    server = SilentServer()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class FullBacklog:
