@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from genja_prefect.definition import TaskDefinition
 from genja_prefect.engine import run_plain
+from genja_prefect.prefect_events import tune_ephemeral_server
 from genja_prefect.prefect_runs import HostRunRecorder, flow_heartbeats_disabled
 from genja_prefect.prefect_subflows import RootSubflow, SubflowPlan
 from genja_prefect.results import HostTaskResult, RunResults, TaskResults
@@ -235,8 +236,15 @@ def _run_root_subflow(
     sub.start()
     # Running -> Completed/Failed only: a Pending state per host would add a third to what
     # the server must ingest, for no information (the host starts the moment it is recorded).
+    # Coalesced: a host done before its Running event was sent is recorded with one event.
     recorder = HostRunRecorder(
-        sub.id, flow_run_name=sub.run_name, flow_id=sub.flow_id, flow_name=task.name, record_pending=False
+        sub.id,
+        flow_run_name=sub.run_name,
+        flow_id=sub.flow_id,
+        flow_name=task.name,
+        record_pending=False,
+        coalesce=True,
+        tag_resources=runtime.settings.prefect.tag_events,
     )
     hooks.begin_root(recorder, task, host_ids)
     try:
@@ -266,6 +274,8 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     from prefect.context import FlowRunContext
 
     config = runtime.settings.prefect
+    if config.tune_ephemeral_server:
+        tune_ephemeral_server()
     hooks = PrefectHooks(_host_run_mode(runtime), config.batch_size)
     host_ids = runtime.host_ids()
 

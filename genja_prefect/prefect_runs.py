@@ -29,21 +29,17 @@ SQLite server writes one task-run event per transaction (see :data:`FAST_INGEST_
 
 from __future__ import annotations
 
-import atexit
-import contextvars
 import logging
-import queue
 import random
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 from uuid import UUID
 
-import orjson
+from genja_prefect.prefect_events import FAST_INGEST_SERVER_ENV, FINAL_STATE_TYPES, EventSender
 
 __all__ = [
     "FAST_INGEST_SERVER_ENV",
@@ -55,20 +51,7 @@ __all__ = [
 
 logger = logging.getLogger("genja_prefect.prefect_runs")
 
-#: Environment for a Prefect server (``prefect server start``, or this process before its
-#: first Prefect call for the ephemeral one) that writes task-run events in batches. With
-#: Prefect's default (``batch_size=1``) the server spends ~65 ms CPU per host run on this
-#: 2-core machine (~15 host runs/s visible); with these 15-25 ms (40-85 host runs/s; see
-#: bench/prefect_runs_bench.py). ``flush_interval`` is cast to ``int`` by the server: keep it >= 1.
-FAST_INGEST_SERVER_ENV: Mapping[str, str] = {
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
-}
-
 _MESSAGE_LIMIT = 100_000  # Prefect truncates state messages in events to this length
-_FINAL_TYPES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 _POLICY = {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": 0, "retry_delay": 0}
 
 
@@ -122,6 +105,14 @@ class HostRunRecorder:
             (taken from the flow run context when ``flow_run_id`` is not given).
         record_pending: also record the Pending state before Running (as Prefect's engine
             does); ``False`` saves a third of the server's work per host.
+        coalesce: let a run's final state replace its Running (and Pending) state while
+            those are still unsent, so a host that finishes within ~0.1 s (or while the
+            server catches up) costs the server one event instead of two or three; its
+            state history then holds only the final state (start and end time are kept).
+        tag_resources: name each tag as a related resource of the run's events, as Prefect's
+            engine does (event-feed filters and automations match on them). The task run
+            carries its tags either way; ``False`` makes each event ~40 % cheaper for the
+            server to store (one row per related resource).
     """
 
     def __init__(
@@ -132,6 +123,8 @@ class HostRunRecorder:
         flow_id: UUID | str | None = None,
         flow_name: str | None = None,
         record_pending: bool = True,
+        coalesce: bool = False,
+        tag_resources: bool = True,
     ) -> None:
         if flow_run_id is None:
             from prefect.context import FlowRunContext
@@ -150,6 +143,8 @@ class HostRunRecorder:
         self.flow_run_name = flow_run_name or "<unknown>"
         self.flow_name = flow_name or "<unknown>"
         self.record_pending = record_pending
+        self.coalesce = coalesce
+        self.tag_resources = tag_resources
         self._flow_run_key = str(self.flow_run_id)
         self._events_per_run = 3 if record_pending else 2
         flow_related = [
@@ -170,7 +165,7 @@ class HostRunRecorder:
         self._flow_related = flow_related
         self._open: dict[UUID, HostRun] = {}
         self._ids: list[UUID] = []
-        self._sender = _EventSender.shared()
+        self._sender = EventSender.shared()
         self._context_template: tuple[Any, Any] | None = None
 
     # -- recording -------------------------------------------------------------------------
@@ -179,8 +174,11 @@ class HostRunRecorder:
         """Record a new task run ``name`` (e.g. ``collect_facts@r1``) as Pending, then Running."""
         run_id = _uuid7()
         tags = tuple(dict.fromkeys(tags))  # one tag, one related resource
-        related = [{"prefect.resource.id": f"prefect.tag.{t}", "prefect.resource.role": "tag"} for t in sorted(tags)]
-        related += self._flow_related
+        if self.tag_resources:
+            related = [{"prefect.resource.id": f"prefect.tag.{t}", "prefect.resource.role": "tag"} for t in sorted(tags)]
+            related += self._flow_related
+        else:
+            related = self._flow_related
         pending_at = _now()
         pending_stamp = pending_at.isoformat()
         task_run: dict[str, Any] = {
@@ -284,7 +282,8 @@ class HostRunRecorder:
                 "follows": run._last_event or None,
             },
             self._flow_run_key,
-            self._events_per_run if state_type in _FINAL_TYPES else 0,
+            self._events_per_run if state_type in FINAL_STATE_TYPES else 0,
+            run._resource_id if self.coalesce else None,
         )
         run._last_event = event_id
 
@@ -387,7 +386,7 @@ class HostRunRecorder:
                 body = {
                     "task_runs": {
                         "id": {"any_": chunks[0]},
-                        "state": {"type": {"any_": list(_FINAL_TYPES)}},
+                        "state": {"type": {"any_": list(FINAL_STATE_TYPES)}},
                     }
                 }
                 if client.request("POST", "/task_runs/count", json=body).json() >= len(chunks[0]):
@@ -432,196 +431,6 @@ def _context_task(task_key: str) -> Any:
 
         task = _TASKS[task_key] = Task(fn=_host_execution, name=task_key)
     return task
-
-
-class _Flush:
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
-class _EventSender:
-    """One daemon thread per process and API URL that posts queued events in batches.
-
-    Flow control: the server queues posted events in memory and drops them past 10,000
-    waiting per consumer (``prefect.server.utilities.messaging.memory``), while its task-run
-    recorder and event persister each write only ~150-300 events/s on SQLite here. So at most
-    ``window`` posted events may be unwritten, estimated from the flow runs' task-run counts
-    and stored task-run events (queried only while the window is full).
-    """
-
-    _instances: ClassVar[dict[str, _EventSender]] = {}
-    _lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 4000, poll: float = 2.0) -> None:
-        self.batch_size = batch_size
-        self.interval = interval
-        self.window = window
-        self.poll = poll
-        self.dropped = 0
-        self.sent = 0
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], str, int] | _Flush] = queue.SimpleQueue()
-        self._use_worker = False
-        self._flow_runs: dict[str, None] = {}  # ordered set of flow run ids posted to
-        self._final_runs = 0  # runs whose final event was posted ...
-        self._final_run_events = 0  # ... and how many events those runs had
-        self._written = 0.0  # estimate of posted events the server has written
-        self._track_persister = True
-        self._persisted = 0.0
-        self._persisted_at = time.monotonic()
-        # every event this sender posts occurs after its creation (client clock)
-        self._since = (_now() - timedelta(minutes=1)).isoformat()
-        # The creator's context carries the settings (API URL) the thread must use.
-        context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._run,), name="genja-prefect-events", daemon=True)
-        self._thread.start()
-        atexit.register(self._at_exit)
-
-    @classmethod
-    def shared(cls) -> _EventSender:
-        from prefect.settings import PREFECT_API_URL
-
-        key = str(PREFECT_API_URL.value() or "")
-        with cls._lock:
-            sender = cls._instances.get(key)
-            if sender is None or not sender._thread.is_alive():
-                sender = cls._instances[key] = cls()
-            return sender
-
-    def put(self, event: dict[str, Any], flow_run_id: str, final_of: int) -> None:
-        """Queue ``event``; ``final_of`` is the run's event count if this is its last event."""
-        self._queue.put((event, flow_run_id, final_of))
-
-    def flush(self, timeout: float | None) -> bool:
-        marker = _Flush()
-        self._queue.put(marker)
-        return marker.done.wait(timeout)
-
-    def _at_exit(self) -> None:
-        if not self.flush(30.0):
-            logger.warning("Prefect task-run events were still queued at exit and are lost")
-
-    def _run(self) -> None:
-        client: Any = None
-        while True:
-            batch: list[tuple[dict[str, Any], str, int]] = []
-            markers: list[_Flush] = []
-            item = self._queue.get()
-            deadline = time.monotonic() + self.interval
-            while True:
-                if isinstance(item, _Flush):
-                    markers.append(item)
-                    break  # send what we have now
-                batch.append(item)
-                if len(batch) >= self.batch_size:
-                    break
-                remaining = deadline - time.monotonic()
-                try:
-                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                if client is None:
-                    client = self._client()
-                self._send(client, batch)
-            for marker in markers:
-                marker.done.set()
-
-    def _client(self) -> Any:
-        from prefect.client.orchestration import get_client
-
-        # Our own client (httpx_settings differ from any context's): a flow's client is
-        # closed when its flow ends, while this thread lives on.
-        try:
-            return get_client(sync_client=True, httpx_settings={"timeout": 60.0}).__enter__()
-        except Exception as exc:  # noqa: BLE001 - recording must never stop host work
-            logger.warning("could not open a Prefect client to record task runs: %s", exc)
-            return None
-
-    def _send(self, client: Any, batch: list[tuple[dict[str, Any], str, int]]) -> None:
-        events = [event for event, _, _ in batch]
-        try:
-            if client is None:
-                raise RuntimeError("no Prefect client")
-            if not self._use_worker:
-                for _, flow_run_id, _ in batch:
-                    self._flow_runs.setdefault(flow_run_id)
-                self._wait_for_room(client, len(batch))
-                response = client.request(
-                    "POST", "/events", content=orjson.dumps(events), headers={"content-type": "application/json"}
-                )
-                if response.status_code not in (404, 405):
-                    response.raise_for_status()
-                    self.sent += len(batch)
-                    for _, _, final_of in batch:
-                        if final_of:
-                            self._final_runs += 1
-                            self._final_run_events += final_of
-                    return
-                # An API without POST /events (Prefect Cloud?): Prefect's websocket events worker.
-                self._use_worker = True
-            from prefect.events.schemas.events import Event
-            from prefect.events.worker import EventsWorker
-
-            worker = EventsWorker.instance()
-            for event in events:
-                worker.send(Event.model_validate(event))
-            self.sent += len(batch)
-        except Exception as exc:  # noqa: BLE001 - API down or batch refused; host work goes on
-            self.dropped += len(batch)
-            logger.warning("could not record %d Prefect task-run events: %s", len(batch), exc)
-
-    def _wait_for_room(self, client: Any, incoming: int, stall: float = 120.0) -> None:
-        last_progress = time.monotonic()
-        while self.sent + incoming - self._written > self.window:
-            try:
-                written = self._server_progress(client)
-            except Exception as exc:  # noqa: BLE001 - flow control is best effort
-                logger.warning("cannot read the Prefect server's progress, posting without flow control: %s", exc)
-                return
-            if written > self._written:
-                self._written, last_progress = written, time.monotonic()
-            elif time.monotonic() - last_progress > stall:
-                logger.warning("the Prefect server wrote no task-run events for %.0f s; posting anyway", stall)
-                return
-            if self.sent + incoming - self._written > self.window:
-                # Each progress read costs the server ~0.1-0.3 s of its only core: read rarely.
-                time.sleep(self.poll)
-
-    def _server_progress(self, client: Any) -> float:
-        """Posted events both slow consumers (task-run recorder, event persister) have written."""
-        ids = list(self._flow_runs)
-        flow_runs = {"id": {"any_": ids}}
-        final = {"state": {"type": {"any_": list(_FINAL_TYPES)}}}
-        runs = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs}).json()
-        finals = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs, "task_runs": final}).json()
-        # A run in a final state had all its events recorded; any other run, at least one.
-        per_final = self._final_run_events / self._final_runs if self._final_runs else 1.0
-        recorded = min(finals, self._final_runs) * per_final + max(runs - finals, 0)
-        if not self._track_persister:
-            return float(recorded)
-        page = client.request(
-            "POST",
-            "/events/filter",
-            json={
-                "filter": {
-                    "occurred": {"since": self._since},  # keeps the count's scan to our events
-                    "event": {"prefix": ["prefect.task-run."]},
-                    "related": {"id": [f"prefect.flow-run.{i}" for i in ids]},
-                },
-                "limit": 1,
-            },
-        ).json()
-        persisted = float(page["total"])
-        now = time.monotonic()
-        if persisted > self._persisted:
-            self._persisted, self._persisted_at = persisted, now
-        elif recorded > persisted and now - self._persisted_at > 30.0:
-            # Events are recorded but none stored for 30 s: the persister is off (or elsewhere).
-            self._track_persister = False
-            return float(recorded)
-        return float(min(recorded, persisted))
 
 
 @contextmanager

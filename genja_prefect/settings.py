@@ -111,6 +111,15 @@ class PrefectConfig(_Section):
       run genja-prefect creates for a Python/CLI call, and for Dask-mode subflows. Off by
       default: a heartbeat detects crashed runs of deployments (which run inside their own
       flow and keep Prefect's setting), and joining its thread costs up to ~1 s per flow run.
+    - ``tag_events``: name a host's tags as related resources of its task-run events, as
+      Prefect does (event-feed filters and automations such as "a task run tagged
+      ``group:core`` failed" match on them). Task runs carry their tags either way; turning
+      it off makes each host ~40 % cheaper for the Prefect server to store.
+    - ``tune_ephemeral_server``: when no ``PREFECT_API_URL`` is set, Prefect starts a temporary
+      server for the process; genja-prefect starts it with batched event writes
+      (``genja_prefect.prefect_events.FAST_INGEST_SERVER_ENV``; Prefect's default writes each
+      task-run event in its own transaction). Values set in the environment or the Prefect
+      profile win. No effect on a server you run yourself: set the same variables there.
     """
 
     enabled: bool = True
@@ -125,6 +134,8 @@ class PrefectConfig(_Section):
     subflow_heartbeats: bool = False
     flow_heartbeats: bool = False
     flush_timeout_s: float = Field(default=120.0, ge=0)
+    tag_events: bool = True
+    tune_ephemeral_server: bool = True
 
 
 class Settings(_Section):

@@ -222,3 +222,56 @@ def test_secret_never_reaches_prefect() -> None:
         (run,) = _task_runs(client, sub.id, 1)
         assert secret not in (run.state.message or "")
         assert "***" in run.state.message
+
+
+def test_a_long_host_shows_running_first_and_a_quick_one_lands_in_its_final_state() -> None:
+    """The UI sees a host as Running while it works; a host done before its Running event
+    was sent is recorded with its final state alone (one event for the server, not two)."""
+    release = threading.Event()
+
+    @task(name="history")
+    class History:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            if host.id == "slow":
+                # Wait until the server has this host's task run (Running), bounded.
+                release.wait(60)
+            return TaskSuccessResult(summary=host.id)
+
+    genja = genja_lib.Genja.from_hosts(
+        {"quick": {}, "slow": {}}, settings={"prefect": {"flow_name": "genja-run-history", "host_runs": "per_host"}}
+    )
+
+    def watch() -> None:
+        with _client() as client:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not release.is_set():
+                for outer in _flow_runs_of_flow(client, "genja-run-history"):
+                    for sub in _subflows(client, outer.id):
+                        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+                        from prefect.client.schemas.sorting import TaskRunSort
+
+                        runs = client.read_task_runs(
+                            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[sub.id])),
+                            limit=10,
+                            sort=TaskRunSort.NAME_ASC,
+                        )
+                        if any(r.name == "history@slow" and r.state and r.state.is_running() for r in runs):
+                            release.set()
+                time.sleep(0.2)
+            release.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    results = genja.run_task(History)
+    watcher.join()
+    assert results.passed_hosts == ["quick", "slow"]
+
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "genja-run-history")
+        (sub,) = _subflows(client, outer.id)
+        runs = {r.name: r for r in _task_runs(client, sub.id, 2)}
+        slow = [s.type.value for s in client.read_task_run_states(runs["history@slow"].id)]
+        quick = [s.type.value for s in client.read_task_run_states(runs["history@quick"].id)]
+    assert slow == ["RUNNING", "COMPLETED"]
+    assert quick in (["COMPLETED"], ["RUNNING", "COMPLETED"])
+    assert runs["history@quick"].start_time is not None and runs["history@quick"].end_time is not None

@@ -1,0 +1,334 @@
+"""Delivery of client-side Prefect events: one background sender per process and API.
+
+:class:`EventSender` takes event dicts from any thread (``put`` only queues), and one daemon
+thread posts them to the API's ``POST /events`` in batches of up to ``batch_size``.
+
+Two things keep a large run cheap for the Prefect server, which is what limits how fast task
+runs appear in the UI:
+
+- Coalescing: an event put with a ``coalesce_key`` (one task run) replaces that key's earlier
+  event while the earlier one is still unsent. A host that finishes within the batching
+  interval (or while the sender waits for the server) is then recorded with one event, its
+  final state with start and end time, instead of Running and final: half the server's work.
+  A host that runs longer than that shows as Running in the UI as soon as it starts.
+- Flow control: Prefect 3.8.8's in-memory broker drops messages beyond 10,000 waiting per
+  consumer (``prefect.server.utilities.messaging.memory``), and the task-run recorder and event
+  persister consume a batch only after writing the previous one. So at most ``window`` posted
+  events may be unwritten, estimated from the flow runs' task-run counts and stored events
+  (read only while the window is full).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import orjson
+
+__all__ = ["FAST_INGEST_SERVER_ENV", "FINAL_STATE_TYPES", "EventSender", "tune_ephemeral_server"]
+
+logger = logging.getLogger("genja_prefect.prefect_runs")
+
+FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+#: Environment for a Prefect server (``prefect server start``, or the ephemeral one) that
+#: writes task-run events and events in batches of up to 500. Prefect's defaults write each
+#: task-run event in its own transaction (``batch_size=1``): ~15 host runs/s visible on this
+#: 2-core machine, against several hundred with these (bench/RESULTS.md). ``flush_interval``
+#: is how long a partial batch waits; the server casts it to ``int``: keep it >= 1.
+FAST_INGEST_SERVER_ENV: Mapping[str, str] = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
+
+
+def tune_ephemeral_server() -> bool:
+    """Give the temporary server Prefect starts for this process :data:`FAST_INGEST_SERVER_ENV`.
+
+    Only when no API URL is configured (ephemeral mode), and only for variables the
+    environment does not set already. The server reads them when it starts, so this matters
+    before the process's first Prefect API call. Returns whether the process is in ephemeral mode.
+    """
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return False
+    for name, value in FAST_INGEST_SERVER_ENV.items():
+        os.environ.setdefault(name, value)
+    return True
+
+
+@dataclass(slots=True, eq=False)  # hashed by identity: an item without a coalesce key is its own key
+class _Item:
+    event: dict[str, Any]
+    flow_run_id: str
+    final_of: int  # the run's event count if this is its last event, else 0
+    coalesce_key: str | None
+    seq: int = 0  # arrival order of the first event this item holds
+
+
+class _Flush:
+    __slots__ = ("done", "seq")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.seq = 0
+
+
+class EventSender:
+    """One daemon thread per process and API URL that posts queued events in batches.
+
+    Use :meth:`shared` rather than the constructor: every recorder of a process shares it.
+    Delivery never raises into the caller: a failed post is logged and counted in ``dropped``.
+    """
+
+    _instances: ClassVar[dict[str, EventSender]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 4000, poll: float = 1.0) -> None:
+        self.batch_size = batch_size
+        self.interval = interval
+        self.window = window
+        self.poll = poll
+        self.dropped = 0
+        self.sent = 0
+        self.coalesced = 0  # events replaced by a later event of the same run before sending
+        self._queue: queue.SimpleQueue[_Item | _Flush] = queue.SimpleQueue()
+        self._pending: dict[object, _Item] = {}  # unsent items in arrival order
+        self._markers: list[_Flush] = []
+        self._seq = 0
+        self._use_worker = False
+        self._flow_runs: dict[str, None] = {}  # ordered set of flow run ids posted to
+        self._final_runs = 0  # runs whose final event was posted ...
+        self._final_run_events = 0  # ... and how many events those runs had
+        self._written = 0.0  # estimate of posted events the server has written
+        self._track_persister = True
+        self._persisted = 0.0
+        self._persisted_at = time.monotonic()
+        # every event this sender posts occurs after its creation (client clock)
+        self._since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        # The creator's context carries the settings (API URL) the thread must use.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="genja-prefect-events", daemon=True)
+        self._thread.start()
+        atexit.register(self._at_exit)
+
+    @classmethod
+    def shared(cls) -> EventSender:
+        """The sender for the current Prefect API URL (created on first use)."""
+        from prefect.settings import PREFECT_API_URL
+
+        key = str(PREFECT_API_URL.value() or "")
+        with cls._lock:
+            sender = cls._instances.get(key)
+            if sender is None or not sender._thread.is_alive():
+                sender = cls._instances[key] = cls()
+            return sender
+
+    def put(self, event: dict[str, Any], flow_run_id: str, final_of: int, coalesce_key: str | None = None) -> None:
+        """Queue ``event`` of ``flow_run_id``; ``final_of`` is the run's event count if this is its last event.
+
+        With ``coalesce_key``, the event replaces an unsent earlier event put with the same key.
+        """
+        self._queue.put(_Item(event, flow_run_id, final_of, coalesce_key))
+
+    def flush(self, timeout: float | None) -> bool:
+        """Block until everything put before this call was posted (or dropped)."""
+        marker = _Flush()
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def _at_exit(self) -> None:
+        if not self.flush(30.0):
+            logger.warning("Prefect task-run events were still queued at exit and are lost")
+
+    # -- the sender thread -----------------------------------------------------------------
+
+    def _absorb(self, entry: _Item | _Flush) -> None:
+        self._seq += 1
+        if isinstance(entry, _Flush):
+            entry.seq = self._seq
+            self._markers.append(entry)
+            return
+        entry.seq = self._seq
+        key: object = entry.coalesce_key if entry.coalesce_key is not None else entry
+        earlier = self._pending.get(key)
+        if earlier is None:
+            self._pending[key] = entry
+            return
+        # The earlier event was never posted: the later one takes its place (and arrival
+        # order, so a flush waiting for the earlier one is not held up by the later one).
+        self.coalesced += 1
+        entry.seq = earlier.seq
+        entry.event["follows"] = None  # the event it followed will never exist
+        if entry.final_of:
+            entry.final_of -= 1
+        self._pending[key] = entry
+
+    def _drain(self, timeout: float) -> None:
+        """Move queued entries to ``_pending``, waiting up to ``timeout`` for a full batch."""
+        deadline = time.monotonic() + timeout
+        while len(self._pending) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                entry = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._absorb(entry)
+            if isinstance(entry, _Flush):
+                return  # someone waits: send what we have now
+
+    def _release_markers(self) -> None:
+        oldest = next(iter(self._pending.values())).seq if self._pending else None
+        keep = []
+        for marker in self._markers:
+            if oldest is None or marker.seq < oldest:
+                marker.done.set()
+            else:
+                keep.append(marker)
+        self._markers = keep
+
+    def _run(self) -> None:
+        client: Any = None
+        while True:
+            try:
+                if not self._pending:
+                    entry = self._queue.get()
+                    self._absorb(entry)
+                    if isinstance(entry, _Flush):
+                        self._release_markers()
+                        continue
+                self._drain(self.interval)
+                if self._pending:
+                    if client is None:
+                        client = self._client()
+                    batch = self._take_batch(client)
+                    self._send(client, batch)
+                self._release_markers()
+            except Exception:  # noqa: BLE001 - a bug here must not hang every flush() forever
+                logger.exception("the Prefect event sender failed; dropping %d unsent events", len(self._pending))
+                self.dropped += len(self._pending)
+                self._pending.clear()
+                self._release_markers()
+
+    def _take_batch(self, client: Any) -> list[_Item]:
+        """The oldest ``batch_size`` pending items, once the server has room for them."""
+        keys = []
+        for key, item in self._pending.items():
+            keys.append(key)
+            self._flow_runs.setdefault(item.flow_run_id)
+            if len(keys) == self.batch_size:
+                break
+        if client is not None and not self._use_worker:
+            self._wait_for_room(client, len(keys))
+        # popped after the wait: items may have been replaced by their runs' later events
+        return [self._pending.pop(key) for key in keys]
+
+    def _client(self) -> Any:
+        from prefect.client.orchestration import get_client
+
+        # Our own client (httpx_settings differ from any context's): a flow's client is
+        # closed when its flow ends, while this thread lives on.
+        try:
+            return get_client(sync_client=True, httpx_settings={"timeout": 60.0}).__enter__()
+        except Exception as exc:  # noqa: BLE001 - recording must never stop host work
+            logger.warning("could not open a Prefect client to record task runs: %s", exc)
+            return None
+
+    def _send(self, client: Any, batch: list[_Item]) -> None:
+        events = [item.event for item in batch]
+        try:
+            if client is None:
+                raise RuntimeError("no Prefect client")
+            if not self._use_worker:
+                response = client.request(
+                    "POST", "/events", content=orjson.dumps(events), headers={"content-type": "application/json"}
+                )
+                if response.status_code not in (404, 405):
+                    response.raise_for_status()
+                    self.sent += len(batch)
+                    for item in batch:
+                        if item.final_of:
+                            self._final_runs += 1
+                            self._final_run_events += item.final_of
+                    return
+                # An API without POST /events (Prefect Cloud?): Prefect's websocket events worker.
+                self._use_worker = True
+            from prefect.events.schemas.events import Event
+            from prefect.events.worker import EventsWorker
+
+            worker = EventsWorker.instance()
+            for event in events:
+                worker.send(Event.model_validate(event))
+            self.sent += len(batch)
+        except Exception as exc:  # noqa: BLE001 - API down or batch refused; host work goes on
+            self.dropped += len(batch)
+            logger.warning("could not record %d Prefect task-run events: %s", len(batch), exc)
+
+    def _wait_for_room(self, client: Any, incoming: int, stall: float = 120.0) -> None:
+        last_progress = time.monotonic()
+        while self.sent + incoming - self._written > self.window:
+            try:
+                written = self._server_progress(client)
+            except Exception as exc:  # noqa: BLE001 - flow control is best effort
+                logger.warning("cannot read the Prefect server's progress, posting without flow control: %s", exc)
+                return
+            if written > self._written:
+                self._written, last_progress = written, time.monotonic()
+            elif time.monotonic() - last_progress > stall:
+                logger.warning("the Prefect server wrote no task-run events for %.0f s; posting anyway", stall)
+                return
+            if self.sent + incoming - self._written > self.window:
+                # Each progress read costs the server's only core some time: read rarely, and
+                # meanwhile let runs that finish replace their unsent Running events.
+                deadline = time.monotonic() + self.poll
+                while (remaining := deadline - time.monotonic()) > 0:
+                    try:
+                        self._absorb(self._queue.get(timeout=remaining))
+                    except queue.Empty:
+                        break
+
+    def _server_progress(self, client: Any) -> float:
+        """Posted events both slow consumers (task-run recorder, event persister) have written."""
+        ids = list(self._flow_runs)
+        flow_runs = {"id": {"any_": ids}}
+        final = {"state": {"type": {"any_": list(FINAL_STATE_TYPES)}}}
+        runs = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs}).json()
+        finals = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs, "task_runs": final}).json()
+        # A run in a final state had all its events recorded; any other run, at least one.
+        per_final = self._final_run_events / self._final_runs if self._final_runs else 1.0
+        recorded = min(finals, self._final_runs) * per_final + max(runs - finals, 0)
+        if not self._track_persister:
+            return float(recorded)
+        page = client.request(
+            "POST",
+            "/events/filter",
+            json={
+                "filter": {
+                    "occurred": {"since": self._since},  # keeps the count's scan to our events
+                    "event": {"prefix": ["prefect.task-run."]},
+                    "related": {"id": [f"prefect.flow-run.{i}" for i in ids]},
+                },
+                "limit": 1,
+            },
+        ).json()
+        persisted = float(page["total"])
+        now = time.monotonic()
+        if persisted > self._persisted:
+            self._persisted, self._persisted_at = persisted, now
+        elif recorded > persisted and now - self._persisted_at > 30.0:
+            # Events are recorded but none stored for 30 s: the persister is off (or elsewhere).
+            self._track_persister = False
+            return float(recorded)
+        return float(min(recorded, persisted))

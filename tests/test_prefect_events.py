@@ -1,0 +1,167 @@
+"""EventSender: batching, coalescing of a run's unsent events, flush, failure handling.
+
+The sender's HTTP side is a recording stand-in here (what reaches a real server is covered by
+tests/test_prefect_runs.py and tests/test_prefect_engine.py); these tests pin down what is
+posted, in which order and how often.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import orjson
+import pytest
+
+from genja_prefect.prefect_events import FAST_INGEST_SERVER_ENV, EventSender, tune_ephemeral_server
+from genja_prefect.prefect_runs import HostRunRecorder
+
+
+class _Response:
+    status_code = 200
+
+    def raise_for_status(self) -> None:
+        return None
+
+    def json(self) -> Any:
+        return 0
+
+
+class _Client:
+    """Records every POST /events body; ``gate`` lets a test hold the sender inside a post."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.posts: list[list[dict[str, Any]]] = []
+        self.fail = fail
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+
+    def request(self, method: str, path: str, content: bytes = b"", **_: Any) -> _Response:
+        assert (method, path) == ("POST", "/events")
+        self.entered.set()
+        self.gate.wait(30)
+        if self.fail:
+            raise ConnectionError("API down")
+        self.posts.append(orjson.loads(content))
+        return _Response()
+
+
+class _Sender(EventSender):
+    def __init__(self, client: _Client, **kwargs: Any) -> None:
+        self.fake = client
+        super().__init__(**kwargs)
+
+    def _client(self) -> Any:
+        return self.fake
+
+
+def _event(n: int, run: str, state: str) -> dict[str, Any]:
+    return {"id": f"e{n}", "event": f"prefect.task-run.{state}", "follows": f"e{n - 1}", "resource": {"run": run}}
+
+
+def test_a_runs_unsent_running_event_is_replaced_by_its_final_event() -> None:
+    client = _Client()
+    client.gate.clear()
+    sender = _Sender(client, interval=0.01)
+    # Hold the sender inside its first post, so the next events wait unsent.
+    sender.put(_event(0, "r0", "Completed"), "f", 1)
+    assert client.entered.wait(10)
+    sender.put(_event(1, "r1", "Running"), "f", 0, coalesce_key="r1")
+    sender.put(_event(2, "r2", "Running"), "f", 0, coalesce_key="r2")
+    sender.put(_event(3, "r1", "Completed"), "f", 2, coalesce_key="r1")
+    sender.put(_event(4, "r3", "Running"), "f", 0)  # no key: never replaced
+    sender.put(_event(5, "r3", "Completed"), "f", 2)
+    client.gate.set()
+    assert sender.flush(10)
+
+    posted = [event for post in client.posts for event in post]
+    assert [(e["resource"]["run"], e["event"]) for e in posted] == [
+        ("r0", "prefect.task-run.Completed"),
+        # r1's final event took the place of its Running event, which was never sent
+        ("r1", "prefect.task-run.Completed"),
+        ("r2", "prefect.task-run.Running"),
+        ("r3", "prefect.task-run.Running"),
+        ("r3", "prefect.task-run.Completed"),
+    ]
+    r1_final = posted[1]
+    assert r1_final["follows"] is None  # it follows no event the server will ever see
+    assert posted[3]["follows"] == "e3"
+    assert sender.coalesced == 1
+    assert sender.sent == 5 and sender.dropped == 0
+    # the run's event count used for flow control counts what was posted
+    assert sender._final_run_events == 1 + 1 + 2
+
+
+def test_a_running_event_already_sent_is_not_replaced() -> None:
+    client = _Client()
+    sender = _Sender(client, interval=0.0)
+    sender.put(_event(1, "r1", "Running"), "f", 0, coalesce_key="r1")
+    assert sender.flush(10)
+    sender.put(_event(2, "r1", "Completed"), "f", 2, coalesce_key="r1")
+    assert sender.flush(10)
+    posted = [event["event"] for post in client.posts for event in post]
+    assert posted == ["prefect.task-run.Running", "prefect.task-run.Completed"]
+    assert sender.coalesced == 0
+
+
+def test_batches_are_at_most_batch_size_and_flush_waits_for_all() -> None:
+    client = _Client()
+    client.gate.clear()
+    sender = _Sender(client, batch_size=3, interval=0.01)
+    sender.put(_event(0, "x", "Running"), "f", 0)
+    assert client.entered.wait(10)
+    for n in range(1, 8):
+        sender.put(_event(n, f"r{n}", "Completed"), "f", 1, coalesce_key=f"r{n}")
+    client.gate.set()
+    assert sender.flush(10)
+    assert [len(post) for post in client.posts] == [1, 3, 3, 1]
+    assert [e["id"] for post in client.posts for e in post] == [f"e{n}" for n in range(8)]
+
+
+def test_a_failing_api_drops_and_counts_events_and_flush_still_returns(caplog: pytest.LogCaptureFixture) -> None:
+    client = _Client(fail=True)
+    sender = _Sender(client, interval=0.0)
+    sender.put(_event(1, "r1", "Running"), "f", 0, coalesce_key="r1")
+    assert sender.flush(10)
+    assert sender.dropped == 1 and sender.sent == 0
+    assert "could not record 1 Prefect task-run events: API down" in caplog.text
+    assert sender._thread.is_alive()
+
+
+def test_recorder_events_name_tags_as_related_resources_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    posted: list[dict[str, Any]] = []
+
+    class Capture:
+        dropped = 0
+
+        def put(self, event: dict[str, Any], *_: Any) -> None:
+            posted.append(event)
+
+    monkeypatch.setattr(EventSender, "shared", classmethod(lambda cls: Capture()))
+    flow_run = "0194a4f0-0000-7000-8000-000000000000"
+    for tag_resources in (True, False):
+        recorder = HostRunRecorder(flow_run, flow_run_name="run", record_pending=False, tag_resources=tag_resources)
+        run = recorder.start("show@r1", task_key="genja.show", tags=["host:r1", "group:core"])
+        recorder.finish(run, ok=True)
+    with_tags, without = posted[1], posted[3]
+    assert [r["prefect.resource.role"] for r in with_tags["related"]] == ["tag", "tag", "flow-run"]
+    assert [r["prefect.resource.role"] for r in without["related"]] == ["flow-run"]
+    # the task run itself carries its tags either way (UI rows, filters)
+    assert with_tags["payload"]["task_run"]["tags"] == without["payload"]["task_run"]["tags"] == ["host:r1", "group:core"]
+
+
+def test_tune_ephemeral_server_sets_batched_writes_without_overriding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    for name in FAST_INGEST_SERVER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE", "42")
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:1/api"}):
+        assert tune_ephemeral_server() is False
+        assert "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE" not in os.environ
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert tune_ephemeral_server() is True
+    assert os.environ["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"] == "500"
+    assert os.environ["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE"] == "42"  # the user's value wins
