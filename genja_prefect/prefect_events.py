@@ -96,7 +96,7 @@ class EventSender:
     _instances: ClassVar[dict[str, EventSender]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 4000, poll: float = 1.0) -> None:
+    def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 8000, poll: float = 1.0) -> None:
         self.batch_size = batch_size
         self.interval = interval
         self.window = window

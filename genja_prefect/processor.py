@@ -12,6 +12,12 @@ and may be ``async def``. The engine calls them in this order for each root task
         host_completed(task, host, result)        # result of the root task for that host
     task_completed(task, results)                 # the whole TaskResults tree
 
+In a Prefect run each hook sits at the state transition it mirrors: ``task_started`` after
+the root task's subflow goes Running, ``host_started`` after the host's task run goes
+Running, ``host_completed`` before that task run's final state is recorded (its message is
+the result as the processors left it) and ``task_completed`` before the artifacts and the
+subflow's final state (docs/prefect.md, "Processors and Prefect states").
+
 The root task's processors see the hooks of its whole tree; a sub-task's own processors see
 its ``subtask_*`` hooks. A hook may change the result it is given (e.g. add metadata). A hook
 that raises is logged and recorded as a warning on the host result; it never loses a result.

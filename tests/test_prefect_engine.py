@@ -275,3 +275,48 @@ def test_a_long_host_shows_running_first_and_a_quick_one_lands_in_its_final_stat
     assert slow == ["RUNNING", "COMPLETED"]
     assert quick in (["COMPLETED"], ["RUNNING", "COMPLETED"])
     assert runs["history@quick"].start_time is not None and runs["history@quick"].end_time is not None
+
+
+def test_processors_run_between_the_prefect_states_they_mirror() -> None:
+    """host_completed runs before the host's final Prefect state is recorded and
+    task_completed before the artifacts: what a processor changes is what the UI shows; a
+    processor that raises leaves a warning, never a lost result or a missing task run."""
+    from genja_prefect.processor import ProcessorPluginBase
+
+    class Stamp(ProcessorPluginBase):
+        name = "stamp"
+
+        def host_completed(self, task, host, result):  # type: ignore[no-untyped-def]
+            if host.id == "r2":
+                raise RuntimeError("audit store down")
+            result.summary = f"{result.summary} (audited)"
+
+        def task_completed(self, task, results):  # type: ignore[no-untyped-def]
+            results.hosts["r1"].summary += " [final]"
+
+    @task(name="stamped", processors=["stamp"])
+    class Stamped:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult(summary=f"saved {host.id}")
+
+    plugins = genja_lib.PluginManager()
+    plugins.register_plugin(Stamp())
+    genja = genja_lib.Genja.from_hosts(
+        {"r1": {}, "r2": {}}, settings={"prefect": {"flow_name": "genja-run-stamped"}}, plugin_manager=plugins
+    )
+    results = genja.run_task(Stamped)
+    assert results["r1"].summary == "saved r1 (audited) [final]"
+    assert results["r2"].status == "passed" and "audit store down" in results["r2"].warnings[0]
+
+    from genja_prefect.rerun import read_run_artifacts
+
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "genja-run-stamped")
+        (sub,) = _subflows(client, outer.id)
+        runs = {r.name: r for r in _task_runs(client, sub.id, 2)}
+        rows = next(a for a in read_run_artifacts(client, [sub.id]) if a.type == "table").data
+    rows = rows if isinstance(rows, list) else __import__("json").loads(rows)
+    # the host's Prefect state carries host_completed's change; the artifact, task_completed's too
+    assert runs["stamped@r1"].state.message == "saved r1 (audited)"
+    assert runs["stamped@r2"].state.is_completed() and runs["stamped@r2"].state.message == "saved r2"
+    assert {r["host"]: r["summary"] for r in rows} == {"r1": "saved r1 (audited) [final]", "r2": "saved r2"}
