@@ -38,11 +38,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from genja_prefect.errors import GenjaError, PluginError
 from genja_prefect.results import TaskFailureKind
-from genja_prefect.secrets import Secret
+from genja_prefect.secrets import Secret, masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,10 @@ class ResolvedConnectionParams(BaseModel):
     password: Secret | None = None
     platform: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict)
+
+    @field_serializer("extras")
+    def _masked_extras(self, extras: dict[str, Any]) -> dict[str, Any]:
+        return masked(extras)
 
     def password_value(self) -> str | None:
         """The plain password for the connection library, or ``None``."""

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
 from genja_prefect.connection import ResolvedConnectionParams
 from genja_prefect.errors import InventoryError
-from genja_prefect.secrets import Secret
+from genja_prefect.secrets import Secret, masked, secret_extras
 from genja_prefect.task import Host
 from genja_prefect.yamlfile import find_line, load_file
 
@@ -42,6 +42,17 @@ class ConnectionOptions(BaseModel):
     password: Secret | None = None
     platform: str | None = None
     extras: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extras")
+    @classmethod
+    def _secret_values(cls, extras: dict[str, Any]) -> dict[str, Any]:
+        # An enable secret or a token in extras is a Secret from the moment it is read,
+        # like a password: masked in repr, JSON, results and errors.
+        return secret_extras(extras)
+
+    @field_serializer("extras")
+    def _masked(self, extras: dict[str, Any]) -> dict[str, Any]:
+        return masked(extras)
 
 
 class _Attributes(BaseModel):

@@ -18,6 +18,36 @@ from genja_prefect.errors import SecretResolutionError
 
 MASK = "***"
 
+#: ``connection_options.<plugin>.extras`` keys whose values are secrets (an enable secret, an
+#: API token, a key passphrase): they become :class:`Secret` when the inventory is read.
+SECRET_KEY_SUFFIXES = ("secret", "password", "passphrase", "token", "api_key", "auth_secondary")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether an ``extras`` key names a secret (e.g. ``auth_secondary``, ``enable_secret``)."""
+    return key.lower().endswith(SECRET_KEY_SUFFIXES)
+
+
+def masked(extras: dict[str, Any]) -> dict[str, Any]:
+    """``extras`` for display or JSON: every :class:`Secret` value shown as ``***``."""
+    return {key: MASK if isinstance(value, Secret) else value for key, value in extras.items()}
+
+
+def secret_extras(extras: dict[str, Any]) -> dict[str, Any]:
+    """``extras`` with every secret-named value parsed into a :class:`Secret`.
+
+    Raises ``ValueError`` naming the key when such a value is not a string, ``{"env": ...}``
+    or ``{"prefect_secret": ...}``.
+    """
+    out = dict(extras)
+    for key, value in extras.items():
+        if value is not None and is_secret_key(str(key)):
+            try:
+                out[key] = Secret.parse(value)
+            except ValueError as exc:
+                raise ValueError(f"extras key '{key}' is a secret: {exc}") from None
+    return out
+
 
 class Secret:
     """A secret value or a reference to one. Never reveals itself in repr, str or JSON."""

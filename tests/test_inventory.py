@@ -89,6 +89,39 @@ def test_password_is_secret_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not hasattr(inv.host_view("r1"), "password")
 
 
+def test_secret_named_extras_are_secrets_like_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAB_ENABLE", "en4ble-env")
+    inv = Inventory.from_dict(
+        {
+            "r1": {
+                "connection_options": {
+                    "scrapli": {"extras": {"auth_secondary": "en4ble-literal", "definition": "cisco_iosxe"}},
+                    "restconf": {"extras": {"api_token": {"env": "LAB_ENABLE"}, "verify": False}},
+                }
+            }
+        }
+    )
+    scrapli = inv.connection_params("r1", "scrapli")
+    restconf = inv.connection_params("r1", "restconf")
+    assert scrapli.extras["auth_secondary"].get_secret_value() == "en4ble-literal"
+    assert restconf.extras["api_token"].get_secret_value() == "en4ble-env"
+    assert scrapli.extras["definition"] == "cisco_iosxe" and restconf.extras["verify"] is False
+    for text in (repr(scrapli), scrapli.model_dump_json(), repr(restconf), repr(inv.hosts["r1"])):
+        assert "en4ble" not in text
+
+
+@pytest.mark.parametrize("yaml_value", ["[not, a, secret]", "{file: /etc/enable}"])
+def test_a_bad_secret_in_extras_names_file_host_and_key(tmp_path: Path, yaml_value: str) -> None:
+    (tmp_path / "hosts.yaml").write_text(
+        f"r1:\n  connection_options:\n    scrapli:\n      extras:\n        auth_secondary: {yaml_value}\n"
+    )
+    (tmp_path / "settings.yaml").write_text("inventory:\n  options: {hosts_file: hosts.yaml}\n")
+    with pytest.raises(InventoryError) as info:
+        genja_lib.Genja.from_settings_file(tmp_path / "settings.yaml")
+    text = str(info.value)
+    assert "hosts.yaml" in text and "host 'r1'" in text and "auth_secondary" in text and "is a secret" in text
+
+
 def test_missing_env_password_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOPE_PW", raising=False)
     inv = Inventory.from_dict({"r1": {"password": {"env": "NOPE_PW"}}})

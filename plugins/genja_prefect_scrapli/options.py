@@ -16,7 +16,8 @@ Inventory example (every key optional)::
             known_hosts_file: ~/.ssh/known_hosts
             auth_strict_key: true          # default: true when known_hosts_file is set
             private_key_file: ~/.ssh/id_ed25519
-            auth_secondary_env: ENABLE_SECRET   # env var holding the enable secret
+            auth_secondary: {env: ENABLE_SECRET}   # the enable secret, like a password:
+                                           # a literal, {env: NAME} or {prefect_secret: block}
             config_mode: configuration     # the definition's mode used by send_config
             failed_when_contains: ["Unknown command"]   # extra error markers
 
@@ -25,9 +26,10 @@ separate socket or transport timeout any more. The names Nornir and scrapli 1.x 
 their inventories are accepted and mapped: ``timeout_socket`` -> ``timeout_open`` and
 ``timeout_transport`` -> ``timeout_ops``.
 
-The enable secret is never written into the inventory: ``auth_secondary_env`` names the
-environment variable that holds it (extras are plain data, so a literal secret there would
-show up wherever the connection parameters are printed).
+The enable secret is a secret from the moment the inventory is read: extras keys named like a
+secret (``auth_secondary``, ``*_secret``, ``*_password``, ``*_token``, ...) become
+:class:`genja_prefect.secrets.Secret` values, masked wherever connection parameters are
+printed. ``auth_secondary_env: NAME`` (the environment variable holding it) is still accepted.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from genja_prefect.secrets import Secret
 
 #: Inventory platform -> scrapli definition name (``extras.definition`` overrides it).
 PLATFORM_DEFINITIONS: dict[str, str] = {
@@ -65,9 +69,16 @@ class ScrapliExtras(BaseModel):
     known_hosts_file: str | None = None
     auth_strict_key: bool | None = None
     private_key_file: str | None = None
+    auth_secondary: Secret | None = None
     auth_secondary_env: str | None = None
     config_mode: str = "configuration"
     failed_when_contains: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_enable_secret(self) -> ScrapliExtras:
+        if self.auth_secondary is not None and self.auth_secondary_env is not None:
+            raise ValueError("give auth_secondary or auth_secondary_env, not both")
+        return self
 
     @model_validator(mode="after")
     def _one_name_per_timeout(self) -> ScrapliExtras:
@@ -99,7 +110,10 @@ class ScrapliExtras(BaseModel):
 
 
 def enable_secret(extras: ScrapliExtras) -> str | None:
-    """The enable secret from the environment variable ``auth_secondary_env`` names."""
+    """The enable secret: ``auth_secondary`` (a secret like a password), or the environment
+    variable ``auth_secondary_env`` names."""
+    if extras.auth_secondary is not None:
+        return extras.auth_secondary.get_secret_value()
     if extras.auth_secondary_env is None:
         return None
     value = os.environ.get(extras.auth_secondary_env)

@@ -202,6 +202,20 @@ def test_enable_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert "en-secret" not in repr(extras)
 
 
+def test_enable_secret_from_the_inventory_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genja_prefect.inventory import Inventory
+    from genja_prefect_scrapli.options import enable_secret
+
+    monkeypatch.setenv("GENJA_TEST_ENABLE", "en-env")
+    for raw, expected in (("en-literal", "en-literal"), ({"env": "GENJA_TEST_ENABLE"}, "en-env")):
+        inv = Inventory.from_dict({"r1": {"connection_options": {"scrapli": {"extras": {"auth_secondary": raw}}}}})
+        extras = parse_extras(inv.connection_params("r1", "scrapli").extras)
+        assert enable_secret(extras) == expected
+        assert "en-" not in repr(extras)
+    with pytest.raises(ValueError, match="auth_secondary or auth_secondary_env, not both"):
+        parse_extras({"auth_secondary": "x", "auth_secondary_env": "GENJA_TEST_ENABLE"})
+
+
 def test_strict_checking_never_silently_turns_off() -> None:
     from genja_prefect_scrapli.plugin import _transport_options
 
