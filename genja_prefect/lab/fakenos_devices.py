@@ -46,7 +46,6 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from fakenos import FakeNOS
@@ -55,6 +54,7 @@ from fakenos.core.nos import Nos
 from fakenos.plugins.nos import nos_plugins
 
 from genja_prefect.lab._fakenos_server import LabParamikoSshServer, shared_host_key
+from genja_prefect.lab._service import LabService
 from genja_prefect.lab.errors import LabStartError
 from genja_prefect.lab.ports import LOOPBACK, allocate_port, release_port
 
@@ -110,7 +110,7 @@ def _shared_nos(fakenos_platform: str) -> Nos:
 
 
 @dataclass
-class FakeNOSFleet:
+class FakeNOSFleet(LabService):
     """A set of fakenos SSH devices on 127.0.0.1; a context manager.
 
     ``devices`` pairs a device name (also its prompt) with a genja platform name from
@@ -144,15 +144,6 @@ class FakeNOSFleet:
         names = [name for name, _ in self.specs]
         if len(set(names)) != len(names):
             raise ValueError(f"device names must be unique: {names}")
-
-    def __enter__(self) -> FakeNOSFleet:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> list[FakeNOSDevice]:
         """Start every device (each listening when this returns) and return them.

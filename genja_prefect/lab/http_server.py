@@ -26,10 +26,10 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from genja_prefect.lab._service import LabService
 from genja_prefect.lab.ports import LOOPBACK
 
 log = logging.getLogger(__name__)
@@ -324,7 +324,7 @@ class _Server(ThreadingHTTPServer):
                 pass  # already closed by the client
 
 
-class RestconfServer:
+class RestconfServer(LabService):
     """The RESTCONF lab server; a context manager. ``port`` is set by :meth:`start`."""
 
     def __init__(self, name: str = "api1", *, username: str = "admin", password: str = "admin") -> None:
@@ -350,15 +350,6 @@ class RestconfServer:
         if self._server is None:
             raise RuntimeError(f"RESTCONF server {self.name!r} is not running")
         return self._server.store
-
-    def __enter__(self) -> RestconfServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> int:
         """Bind a free loopback port, serve in a background thread, return the port."""

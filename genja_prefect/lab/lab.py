@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 
 from genja_prefect.lab._loop import LoopThread
+from genja_prefect.lab._service import LabService
 from genja_prefect.lab.fakenos_devices import FakeNOSFleet
 from genja_prefect.lab.http_server import RestconfServer
 from genja_prefect.lab.lab_inventory import LabHost, write_inventory
@@ -25,7 +25,7 @@ from genja_prefect.lab.netconf_server import NetconfServer
 from genja_prefect.lab.simulator import Simulator
 
 
-class Lab:
+class Lab(LabService):
     """Start fakenos devices, simulated devices, NETCONF and RESTCONF servers on 127.0.0.1.
 
     Counts default to zero. ``directory``, when given, receives the inventory on :meth:`start`.
@@ -89,15 +89,6 @@ class Lab:
     def __repr__(self) -> str:
         wanted = ", ".join(f"{k}={v}" for k, v in self.counts.items() if v)
         return f"Lab({wanted}, username={self.username!r}, running={self._started})"
-
-    def __enter__(self) -> Lab:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def password(self) -> str:

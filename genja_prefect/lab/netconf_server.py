@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-from types import TracebackType
 from typing import Any
 
 import asyncssh
 from lxml import etree
 
 from genja_prefect.lab._loop import LoopThread
+from genja_prefect.lab._service import LabService
 from genja_prefect.lab._ssh_common import PasswordServer, lab_host_key
 from genja_prefect.lab.netconf_datastore import (
     BASE_NS,
@@ -192,7 +192,7 @@ class _Session(asyncssh.SSHServerSession[bytes]):
         self._hello_done = True
 
 
-class NetconfServer:
+class NetconfServer(LabService):
     """A NETCONF device on 127.0.0.1; a context manager. ``port`` is set by :meth:`start`."""
 
     def __init__(
@@ -218,15 +218,6 @@ class NetconfServer:
 
     def __repr__(self) -> str:
         return f"NetconfServer(name={self.name!r}, port={self.port}, username={self.username!r})"
-
-    def __enter__(self) -> NetconfServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> int:
         """Listen on a free loopback port and return it."""

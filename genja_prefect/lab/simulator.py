@@ -30,12 +30,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 import asyncssh
 
 from genja_prefect.lab._loop import LoopThread
+from genja_prefect.lab._service import LabService
 from genja_prefect.lab._ssh_common import PasswordServer, lab_host_key
 from genja_prefect.lab.errors import LabStartError
 from genja_prefect.lab.ports import LOOPBACK, bind_listener, release_port
@@ -192,7 +192,7 @@ class _Session(asyncssh.SSHServerSession[str]):
             self._chan.write(text)
 
 
-class Simulator:
+class Simulator(LabService):
     """Simulated SSH CLI devices on 127.0.0.1; a context manager.
 
     ``loop`` lets several lab servers share one event-loop thread; without it the simulator
@@ -229,15 +229,6 @@ class Simulator:
 
     def __repr__(self) -> str:
         return f"Simulator({len(self.devices)} devices, username={self.username!r}, running={bool(self._runtimes)})"
-
-    def __enter__(self) -> Simulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> list[SimDevice]:
         """Bind and serve every device; return them with their ports set."""
