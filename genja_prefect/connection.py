@@ -34,11 +34,11 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
 from genja_prefect.errors import GenjaError, PluginError
 from genja_prefect.results import TaskFailureKind
@@ -137,6 +137,33 @@ class ConnectionOpenError(GenjaError):
         super().__init__(message)
         self.kind = TaskFailureKind(kind)
         self.retryable = retryable
+
+
+_Extras = TypeVar("_Extras", bound=BaseModel)
+
+
+def parse_extras(model: type[_Extras], extras: Mapping[str, Any]) -> _Extras:
+    """Validate a plugin's ``connection_options.<plugin>.extras`` with its pydantic ``model``.
+
+    Raises ``ValueError`` naming every bad key (``key 'timeout_ops': ...``); a plugin's
+    ``open`` turns it into :func:`invalid_extras`.
+    """
+    try:
+        return model.model_validate(dict(extras))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"key '{'.'.join(str(p) for p in err['loc']) or 'extras'}': {err['msg']}" for err in exc.errors()
+        )
+        raise ValueError(problems) from None
+
+
+def invalid_extras(where: str, plugin_name: str, problem: Exception) -> ConnectionOpenError:
+    """The error a plugin's ``open`` raises for bad extras: kind ``validation``, not retryable."""
+    return ConnectionOpenError(
+        f"{where}: invalid connection_options.{plugin_name}.extras: {problem}",
+        kind=TaskFailureKind.VALIDATION,
+        retryable=False,
+    )
 
 
 class ConnectionLostError(ConnectionOpenError):

@@ -37,7 +37,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from genja_prefect.connection import parse_extras as validate_extras
 
 DEFAULT_PORT = 830
 DEFAULT_TICK = 0.005
@@ -84,13 +86,7 @@ class NcclientExtras(BaseModel):
 
 def parse_extras(extras: dict[str, Any]) -> NcclientExtras:
     """Validate ``extras``; raises ``ValueError`` naming every bad key."""
-    try:
-        return NcclientExtras.model_validate(extras)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"key '{'.'.join(str(p) for p in err['loc']) or 'extras'}': {err['msg']}" for err in exc.errors()
-        )
-        raise ValueError(problems) from None
+    return validate_extras(NcclientExtras, extras)
 
 
 def handler_for(platform: str | None, extras: NcclientExtras) -> str:

@@ -47,6 +47,7 @@ from genja_prefect.connection import (
     ConnectionOpenError,
     ConnectionPluginBase,
     ResolvedConnectionParams,
+    invalid_extras,
     register_connection_plugin,
 )
 from genja_prefect.errors import GenjaError
@@ -113,11 +114,7 @@ class NcclientConnection(ConnectionBase):
             extras = parse_extras(params.extras)
             handler = handler_for(params.platform, extras)
         except ValueError as exc:
-            raise ConnectionOpenError(
-                f"{where}: invalid connection_options.ncclient.extras: {exc}",
-                kind=TaskFailureKind.VALIDATION,
-                retryable=False,
-            ) from None
+            raise invalid_extras(where, "ncclient", exc) from None
         lower_ncclient_tick(extras.ncclient_tick)
         sock = _connect_tcp(params.hostname, port, extras.timeout_open, where)
         # ncclient has no overall deadline for SSH negotiation and <hello> (paramiko waits

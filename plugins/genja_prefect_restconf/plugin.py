@@ -36,7 +36,7 @@ import ssl
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from genja_prefect.connection import (
     CommandError,
@@ -45,6 +45,8 @@ from genja_prefect.connection import (
     ConnectionOpenError,
     ConnectionPluginBase,
     ResolvedConnectionParams,
+    invalid_extras,
+    parse_extras,
     register_connection_plugin,
 )
 from genja_prefect.errors import GenjaError
@@ -106,14 +108,9 @@ class RestconfConnection(ConnectionBase):
         """Build the client and, unless ``probe: false``, GET the RESTCONF root once."""
         where = f"RESTCONF connection to host '{params.host_id}'"
         try:
-            extras = RestconfExtras.model_validate(params.extras)
-        except ValidationError as exc:
-            problems = "; ".join(f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
-            raise ConnectionOpenError(
-                f"{where}: invalid connection_options.restconf.extras: {problems}",
-                kind=TaskFailureKind.VALIDATION,
-                retryable=False,
-            ) from None
+            extras = parse_extras(RestconfExtras, params.extras)
+        except ValueError as exc:
+            raise invalid_extras(where, "restconf", exc) from None
         port = params.port or (443 if extras.scheme == "https" else 80)
         self._address = f"{params.hostname}:{port}"
         where = f"{where} ({extras.scheme}://{self._address})"

@@ -37,8 +37,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from genja_prefect.connection import parse_extras as validate_extras
 from genja_prefect.secrets import Secret
 
 #: Inventory platform -> scrapli definition name (``extras.definition`` overrides it).
@@ -126,13 +127,7 @@ def enable_secret(extras: ScrapliExtras) -> str | None:
 
 def parse_extras(extras: dict[str, Any]) -> ScrapliExtras:
     """Validate ``extras``; raises ``ValueError`` naming every bad key."""
-    try:
-        return ScrapliExtras.model_validate(extras)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"key '{'.'.join(str(p) for p in err['loc']) or 'extras'}': {err['msg']}" for err in exc.errors()
-        )
-        raise ValueError(problems) from None
+    return validate_extras(ScrapliExtras, extras)
 
 
 def definition_for(platform: str | None, extras: ScrapliExtras) -> str:

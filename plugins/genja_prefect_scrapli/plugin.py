@@ -37,6 +37,7 @@ from genja_prefect.connection import (
     ConnectionOpenError,
     ConnectionPluginBase,
     ResolvedConnectionParams,
+    invalid_extras,
     register_connection_plugin,
 )
 from genja_prefect.errors import GenjaError
@@ -126,11 +127,7 @@ class ScrapliConnection(ConnectionBase):
             definition = definition_for(params.platform, extras)
             secondary = enable_secret(extras)
         except ValueError as exc:
-            raise ConnectionOpenError(
-                f"{where}: invalid connection_options.scrapli.extras: {exc}",
-                kind=TaskFailureKind.VALIDATION,
-                retryable=False,
-            ) from None
+            raise invalid_extras(where, "scrapli", exc) from None
         install_unless_opted_out()  # scrapli's select() wait fails past ~200 open sessions
         if extras.strict_key and not extras.known_hosts_file:
             logger.debug("%s: strict host key checking against ~/.ssh/known_hosts", where)
