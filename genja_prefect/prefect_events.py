@@ -96,8 +96,19 @@ class EventSender:
     _instances: ClassVar[dict[str, EventSender]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, batch_size: int = 500, interval: float = 0.1, window: int = 8000, poll: float = 1.0) -> None:
+    def __init__(
+        self,
+        batch_size: int = 500,
+        interval: float = 0.1,
+        window: int = 8000,
+        poll: float = 1.0,
+        *,
+        ephemeral: bool = False,
+        exit_wait: float = 120.0,
+    ) -> None:
         self.batch_size = batch_size
+        self.ephemeral = ephemeral
+        self.exit_wait = exit_wait
         self.interval = interval
         self.window = window
         self.poll = poll
@@ -133,7 +144,8 @@ class EventSender:
         with cls._lock:
             sender = cls._instances.get(key)
             if sender is None or not sender._thread.is_alive():
-                sender = cls._instances[key] = cls()
+                # No API URL: the process's own temporary server, stopped at exit.
+                sender = cls._instances[key] = cls(ephemeral=not key)
             return sender
 
     def put(self, event: dict[str, Any], flow_run_id: str, final_of: int, coalesce_key: str | None = None) -> None:
@@ -152,6 +164,34 @@ class EventSender:
     def _at_exit(self) -> None:
         if not self.flush(30.0):
             logger.warning("Prefect task-run events were still queued at exit and are lost")
+        elif self.ephemeral and self.sent and not self.wait_until_written(self.exit_wait):
+            logger.warning(
+                "the temporary Prefect server had not written every task run after %.0f s; "
+                "the rest is lost when it stops with this process",
+                self.exit_wait,
+            )
+
+    def wait_until_written(self, timeout: float, poll: float = 0.2) -> bool:
+        """Block until the server has written every event this sender posted (best estimate).
+
+        Called at exit for the temporary server Prefect starts in-process when no API URL is
+        set: it stops with the process, and events it has accepted but not yet written
+        (batched, up to ~1 s, longer after a large run) would be lost. Call it only while
+        the sender is idle (after :meth:`flush`).
+        """
+        from prefect.client.orchestration import get_client
+
+        deadline = time.monotonic() + timeout
+        try:
+            with get_client(sync_client=True, httpx_settings={"timeout": 10.0}) as client:
+                while self._server_progress(client) < self.sent:
+                    if time.monotonic() > deadline:
+                        return False
+                    time.sleep(poll)
+        except Exception as exc:  # noqa: BLE001 - at exit, a dead API just ends the wait
+            logger.debug("could not read the Prefect server's progress: %s", exc)
+            return False
+        return True
 
     # -- the sender thread -----------------------------------------------------------------
 

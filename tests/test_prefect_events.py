@@ -165,3 +165,45 @@ def test_tune_ephemeral_server_sets_batched_writes_without_overriding(monkeypatc
         assert tune_ephemeral_server() is True
     assert os.environ["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"] == "500"
     assert os.environ["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE"] == "42"  # the user's value wins
+
+
+_EPHEMERAL_JOB = """
+import genja_prefect as genja_lib
+from genja_prefect.task import TaskSuccessResult, task
+
+@task(name="noop")
+class Noop:
+    def start(self, task, host, context):
+        return TaskSuccessResult(summary=host.id)
+
+hosts = {f"h{i:04d}": {"platform": "ios"} for i in range(3000)}
+genja = genja_lib.Genja.from_hosts(hosts, settings={"prefect": {"host_runs": "per_host"}})
+assert len(genja.run_task(Noop).passed_hosts) == 3000
+print("ran")
+"""
+
+
+def test_a_process_on_the_temporary_server_exits_only_after_its_task_runs_are_written(tmp_path: Any) -> None:
+    """No PREFECT_API_URL: Prefect runs a temporary server that stops with the process. The
+    process's last task runs are written before it goes (read back from its SQLite file)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(tmp_path),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _EPHEMERAL_JOB], env=env, capture_output=True, text=True, timeout=400
+    )
+    assert done.returncode == 0 and "ran" in done.stdout, done.stderr[-3000:]
+    assert "lost" not in done.stderr, done.stderr[-3000:]
+    with sqlite3.connect(tmp_path / "prefect.db") as db:
+        rows = db.execute(
+            "select count(*) from task_run where name like 'noop@h%' and state_type = 'COMPLETED'"
+        ).fetchone()
+    assert rows == (3000,)
