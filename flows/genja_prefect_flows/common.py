@@ -20,6 +20,7 @@ from typing import Any
 from genja_prefect import Genja
 from genja_prefect.connection import CommandError
 from genja_prefect.results import RunResults, TaskResults
+from genja_prefect_scrapli.terminal import pin_controlling_terminal  # re-exported: it lived here first
 
 __all__ = [
     "RUNNING_CONFIG_COMMANDS",
@@ -80,46 +81,6 @@ def _check_filter(genja: Genja, criteria: Mapping[str, Any]) -> None:
             )
 
 
-_pinned_terminal: tuple[int, int] | None = None
-
-
-def pin_controlling_terminal() -> bool:
-    """Give this process a controlling terminal of its own when it is a session leader without one.
-
-    Why: Prefect's process worker starts each flow run as a new session leader
-    (``start_new_session=True``), as do systemd services and ``setsid``. When libscrapli's
-    OpenSSH transport opens its pseudo-terminal in such a process, that pty becomes the
-    process's controlling terminal: the ssh child then cannot take it (the login fails with
-    "authenticate: open failed") and closing it sends SIGHUP, which kills the flow run
-    (``Process exited with status code: -1``). Holding a pty of our own, never closed, as the
-    controlling terminal keeps libscrapli's ptys what they should be. Returns True when a
-    terminal was pinned; does nothing elsewhere (not POSIX, not a session leader, or a
-    controlling terminal already present).
-    """
-    global _pinned_terminal
-    if os.name != "posix" or _pinned_terminal is not None or os.getsid(0) != os.getpid():
-        return False
-    try:
-        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
-        return False  # a controlling terminal is there already
-    except OSError:
-        pass
-    import fcntl
-    import termios
-
-    master, slave = os.openpty()
-    try:
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-    except OSError as exc:
-        os.close(master)
-        os.close(slave)
-        logger.debug("could not pin a controlling terminal: %s", exc)
-        return False
-    _pinned_terminal = (master, slave)
-    logger.debug("session leader without a terminal: pinned pty %s as controlling terminal", os.ttyname(slave))
-    return True
-
-
 def build_runtime(
     settings: str | os.PathLike[str],
     filter: Mapping[str, Any] | None = None,  # noqa: A002 - the flows' public parameter name
@@ -141,7 +102,6 @@ def build_runtime(
         )
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise FlowParameterError(f"workers: expected a whole number of 1 or more, got {workers!r}")
-    pin_controlling_terminal()
     genja = Genja.from_settings_file(settings)
     # Load the connection plugins now, in one thread: host threads that look a plugin up
     # while another thread is still discovering them can get a spurious PluginKindError

@@ -43,7 +43,6 @@ from genja_prefect.connection import (
 from genja_prefect.errors import GenjaError
 from genja_prefect.results import TaskFailureKind
 from genja_prefect_scrapli.capabilities import CliCommands, CliConfig
-from genja_prefect_scrapli.pollwait import install_unless_opted_out
 from genja_prefect_scrapli.options import (
     PLATFORM_DEFINITIONS,
     ScrapliExtras,
@@ -51,6 +50,8 @@ from genja_prefect_scrapli.options import (
     enable_secret,
     parse_extras,
 )
+from genja_prefect_scrapli.pollwait import install_unless_opted_out
+from genja_prefect_scrapli.terminal import pin_controlling_terminal
 
 logger = logging.getLogger("genja_prefect_scrapli")
 
@@ -129,6 +130,7 @@ class ScrapliConnection(ConnectionBase):
         except ValueError as exc:
             raise invalid_extras(where, "scrapli", exc) from None
         install_unless_opted_out()  # scrapli's select() wait fails past ~200 open sessions
+        pin_controlling_terminal()  # a session leader without a tty (a Prefect process worker's run)
         if extras.strict_key and not extras.known_hosts_file:
             logger.debug("%s: strict host key checking against ~/.ssh/known_hosts", where)
         cli = Cli(

@@ -12,16 +12,16 @@ CODE = """
 import os, sys
 import genja_prefect as genja_lib
 from genja_prefect_flows import CollectFacts
-from genja_prefect_flows.common import build_runtime
 assert os.getsid(0) == os.getpid(), "expected to run as a session leader"
-genja = build_runtime(sys.argv[1], {"name": "sim-eos1"}, prefect={"enabled": False})
+# plain Genja, no flows helper: the scrapli plugin's open() is what must cope
+genja = genja_lib.Genja.from_settings_file(sys.argv[1]).filter(name="sim-eos1").with_settings(prefect={"enabled": False})
 result = genja.run_task(CollectFacts())["sim-eos1"]
 print(result.status, result.result["serial"] if result.status == "passed" else result.message)
 """
 
 
 def test_session_leader_without_terminal_keeps_its_scrapli_sessions(lab: Any) -> None:
-    # Without pin_controlling_terminal() this process dies of SIGHUP (returncode -1) after
+    # Without the plugin's pin_controlling_terminal() this process dies of SIGHUP (returncode -1) after
     # "authenticate: open failed" from libscrapli.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(Path(lab.directory) / "prefect-home")
