@@ -111,7 +111,7 @@ class DaskRun:
 
         from genja_prefect.prefect_engine import host_tags
 
-        host_task = prefect_task(execute_host, name=task.name, persist_result=False, cache_policy=NONE)
+        host_task = prefect_task(name=task.name, persist_result=False, cache_policy=NONE)(execute_host)
         root = self.roots[id(task)]
         futures = [
             host_task.with_options(task_run_name=f"{task.name}@{h}", tags=host_tags(views[h])).submit(self.run_id, root, h)

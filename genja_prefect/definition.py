@@ -8,7 +8,7 @@ Prefect task run).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from genja_prefect.errors import TaskDefinitionError
@@ -20,6 +20,12 @@ class TaskDefinition:
     """A task ready to run: the task object, its :class:`TaskInfo` and sub-task definitions."""
 
     __slots__ = ("instance", "spec", "info", "sub_tasks", "_body")
+
+    instance: Any
+    spec: TaskSpec
+    info: TaskInfo
+    sub_tasks: tuple[TaskDefinition, ...]
+    _body: Callable[..., Any]
 
     def __init__(self, task: Any) -> None:
         if isinstance(task, TaskDefinition):
@@ -38,7 +44,7 @@ class TaskDefinition:
             )
         self.instance = task() if isinstance(task, type) else task
         self.spec = spec
-        self.sub_tasks: tuple[TaskDefinition, ...] = tuple(TaskDefinition(s) for s in spec.sub_tasks)
+        self.sub_tasks = tuple(TaskDefinition(s) for s in spec.sub_tasks)
         self.info = TaskInfo(
             name=spec.name,
             options=spec.options,

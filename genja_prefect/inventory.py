@@ -149,8 +149,8 @@ def _validation_error(
 def _allowed_keys(kind: str, loc: list[str]) -> list[str]:
     if len(loc) >= 3 and loc[0] == "connection_options":
         return list(ConnectionOptions.model_fields)
-    model = {"host": HostConfig, "group": Group, "defaults": Defaults}[kind]
-    return list(model.model_fields)
+    models: dict[str, type[BaseModel]] = {"host": HostConfig, "group": Group, "defaults": Defaults}
+    return list(models[kind].model_fields)
 
 
 class Inventory:
@@ -245,10 +245,10 @@ class Inventory:
         for name in self.groups:
             self._group_lineage(name, ())
         for host_id, host in self.hosts.items():
-            for group in host.groups:
-                if group not in self.groups:
+            for group_name in host.groups:
+                if group_name not in self.groups:
                     raise InventoryError(
-                        f"unknown group '{group}' (defined groups: {', '.join(sorted(self.groups)) or 'none'})",
+                        f"unknown group '{group_name}' (defined groups: {', '.join(sorted(self.groups)) or 'none'})",
                         source=hosts_src,
                         where=f"host '{host_id}'",
                         key="groups",

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 from genja_prefect.connection import (
     ConnectionPluginBase,
@@ -55,6 +55,15 @@ def _kind_of(plugin: object) -> str | None:
         if issubclass(klass, base):
             return kind
     return None
+
+
+_Scope = TypeVar("_Scope")
+
+
+def _drop_scopes(table: dict[_Scope, str], name: str) -> None:
+    """Remove every scope of a defaults table whose default plugin is ``name``."""
+    for scope in [s for s, n in table.items() if n == name]:
+        del table[scope]
 
 
 class PluginManager:
@@ -167,9 +176,8 @@ class PluginManager:
             table[scope] = name
 
     def _drop_defaults(self, name: str) -> None:
-        for table in (self._platform_defaults, self._type_defaults):
-            for scope in [s for s, n in table.items() if n == name]:
-                del table[scope]
+        _drop_scopes(self._platform_defaults, name)
+        _drop_scopes(self._type_defaults, name)
 
     def _ensure_discovered(self, *kinds: str) -> None:
         """Load installed plugins of these kinds (all kinds when none is named) once.

@@ -97,10 +97,10 @@ def resolve_connection_plugin_name(
         if connection_type is not None:
             default = manager.default_for(platform, connection_type)
             if default in names:
-                return default  # type: ignore[return-value]
+                return default
         default = manager.default_for(platform)
         if default in names:
-            return default  # type: ignore[return-value]
+            return default
         raise _ambiguous(criteria, names, candidates, "no default among them")
     raise _ambiguous(criteria, names, candidates, "pass fallback_to_default=True to use a default")
 

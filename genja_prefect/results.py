@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, SupportsIndex, Union, overload
 
 
 class TaskFailureKind(str, Enum):
@@ -288,7 +288,12 @@ class TaskResults:
 class RunResults(list[TaskResults]):
     """The results of ``run_tasks``: one :class:`TaskResults` per root task, in list order."""
 
-    def __getitem__(self, key: Any) -> Any:  # also index by task name
+    @overload
+    def __getitem__(self, key: SupportsIndex | str) -> TaskResults: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[TaskResults]: ...
+    def __getitem__(self, key: SupportsIndex | slice | str) -> TaskResults | list[TaskResults]:
+        """A root task's results by position or by task name; a slice gives a plain list."""
         if isinstance(key, str):
             for item in self:
                 if item.task_name == key:

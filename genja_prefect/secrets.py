@@ -9,7 +9,7 @@ connection is opened), or ``{"prefect_secret": "block-name"}`` (a Prefect Secret
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -153,7 +153,10 @@ def _read_prefect_secret(name: str) -> str:
     try:
         from prefect.blocks.system import Secret as SecretBlock
 
-        value = SecretBlock.load(name, _sync=True).get()  # type: ignore[call-arg]
+        # async_dispatch types load() as "block or coroutine" and hides its _sync keyword;
+        # with _sync=True it always runs the synchronous implementation and returns the block.
+        block = cast("SecretBlock[Any]", SecretBlock.load(name, _sync=True))  # type: ignore[call-arg]
+        value = block.get()
     except ValueError as exc:
         raise SecretResolutionError(f"Prefect Secret block '{name}' could not be loaded: {type(exc).__name__}") from None
     if not isinstance(value, str):
