@@ -164,34 +164,61 @@ class EventSender:
     def _at_exit(self) -> None:
         if not self.flush(30.0):
             logger.warning("Prefect task-run events were still queued at exit and are lost")
-        elif self.ephemeral and self.sent and not self.wait_until_written(self.exit_wait):
-            logger.warning(
-                "the temporary Prefect server had not written every task run after %.0f s; "
-                "the rest is lost when it stops with this process",
-                self.exit_wait,
-            )
+        elif self.ephemeral and self.sent:
+            self.wait_until_written(self.exit_wait)
 
     def wait_until_written(self, timeout: float, poll: float = 0.2) -> bool:
         """Block until the server has written every event this sender posted (best estimate).
 
         Called at exit for the temporary server Prefect starts in-process when no API URL is
         set: it stops with the process, and events it has accepted but not yet written
-        (batched, up to ~1 s, longer after a large run) would be lost. Call it only while
-        the sender is idle (after :meth:`flush`).
+        (batched, up to ~1 s, longer after a large run) would be lost. Task runs come first:
+        once they are all written, stored events get at most 10 s more. A busy server's
+        errors (503, timeouts) are retried until ``timeout``; a server that is gone ends the
+        wait. Call it only while the sender is idle (after :meth:`flush`).
         """
+        import httpx
         from prefect.client.orchestration import get_client
 
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
+        runs_done_at: float | None = None
+        recorded = persisted = 0.0
+        last_error = ""
         try:
-            with get_client(sync_client=True, httpx_settings={"timeout": 10.0}) as client:
-                while self._server_progress(client) < self.sent:
-                    if time.monotonic() > deadline:
-                        return False
-                    time.sleep(poll)
-        except Exception as exc:  # noqa: BLE001 - at exit, a dead API just ends the wait
-            logger.debug("could not read the Prefect server's progress: %s", exc)
+            client = get_client(sync_client=True, httpx_settings={"timeout": 10.0}).__enter__()
+        except Exception as exc:  # noqa: BLE001 - at exit, nothing more can be done
+            logger.warning("cannot reach the Prefect server to wait for its writes: %s", exc)
             return False
-        return True
+        with client:
+            while True:
+                try:
+                    recorded, persisted = self._progress(client)
+                    last_error = ""
+                except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                    logger.warning("the Prefect server is gone; %d task-run events may be unwritten: %s", self.sent - recorded, exc)
+                    return False
+                except Exception as exc:  # noqa: BLE001 - a busy server (503, timeout): ask again
+                    last_error = f"{type(exc).__name__}: {exc}"
+                now = time.monotonic()
+                if not last_error and recorded >= self.sent:
+                    if persisted >= self.sent:
+                        return True
+                    runs_done_at = runs_done_at or now
+                    if now - runs_done_at > 10.0:
+                        logger.info("task runs written; %d events not yet stored in the event feed", self.sent - persisted)
+                        return True
+                if now > deadline:
+                    logger.warning(
+                        "the temporary Prefect server had written ~%d of %d task-run events after %.0f s%s; "
+                        "the rest is lost when it stops with this process",
+                        recorded,
+                        self.sent,
+                        now - start,
+                        f" (last error: {last_error})" if last_error else "",
+                    )
+                    return False
+                time.sleep(poll)
 
     # -- the sender thread -----------------------------------------------------------------
 
@@ -341,20 +368,36 @@ class EventSender:
 
     def _server_progress(self, client: Any) -> float:
         """Posted events both slow consumers (task-run recorder, event persister) have written."""
+        recorded, persisted = self._progress(client)
+        return min(recorded, persisted)
+
+    def _progress(self, client: Any) -> tuple[float, float]:
+        """Estimates of the posted events the task-run recorder and the event persister wrote."""
+
+        def post(path: str, body: dict[str, Any]) -> Any:
+            response = client.request("POST", path, json=body)
+            response.raise_for_status()  # a busy server answers 503: not a count
+            return response.json()
+
         ids = list(self._flow_runs)
         flow_runs = {"id": {"any_": ids}}
         final = {"state": {"type": {"any_": list(FINAL_STATE_TYPES)}}}
-        runs = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs}).json()
-        finals = client.request("POST", "/task_runs/count", json={"flow_runs": flow_runs, "task_runs": final}).json()
+        runs = post("/task_runs/count", {"flow_runs": flow_runs})
+        finals = post("/task_runs/count", {"flow_runs": flow_runs, "task_runs": final})
         # A run in a final state had all its events recorded; any other run, at least one.
-        per_final = self._final_run_events / self._final_runs if self._final_runs else 1.0
-        recorded = min(finals, self._final_runs) * per_final + max(runs - finals, 0)
+        # Exact integers once every finished run is final (a float ratio can land a hair
+        # below the posted count and never reach it).
+        done = min(finals, self._final_runs)
+        if done == self._final_runs:
+            final_events = self._final_run_events
+        else:
+            final_events = done * self._final_run_events // self._final_runs
+        recorded = float(final_events + max(runs - finals, 0))
         if not self._track_persister:
-            return float(recorded)
-        page = client.request(
-            "POST",
+            return recorded, recorded
+        page = post(
             "/events/filter",
-            json={
+            {
                 "filter": {
                     "occurred": {"since": self._since},  # keeps the count's scan to our events
                     "event": {"prefix": ["prefect.task-run."]},
@@ -362,7 +405,7 @@ class EventSender:
                 },
                 "limit": 1,
             },
-        ).json()
+        )
         persisted = float(page["total"])
         now = time.monotonic()
         if persisted > self._persisted:
@@ -370,5 +413,5 @@ class EventSender:
         elif recorded > persisted and now - self._persisted_at > 30.0:
             # Events are recorded but none stored for 30 s: the persister is off (or elsewhere).
             self._track_persister = False
-            return float(recorded)
-        return float(min(recorded, persisted))
+            return recorded, recorded
+        return recorded, persisted
