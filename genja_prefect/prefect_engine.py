@@ -41,6 +41,9 @@ from genja_prefect.results import HostTaskResult, RunResults, TaskResults
 from genja_prefect.task import Host
 
 if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
+    from genja_prefect.dask_runner import DaskRun
     from genja_prefect.runtime import Genja
 
 logger = logging.getLogger("genja_prefect.prefect")
@@ -84,6 +87,7 @@ class PrefectHooks:
         self.last_recorder: HostRunRecorder | None = None
         self._batches: dict[int, list[Any]] = {}
         self._index: dict[str, int] = {}
+        self._sizes: dict[int, int] = {}
 
     def begin_root(self, recorder: HostRunRecorder, task: TaskDefinition, host_ids: Sequence[str]) -> None:
         self.recorder = recorder
@@ -201,7 +205,7 @@ def _final_state(results: RunResults) -> Any:
     return Completed(message=message, data=results)
 
 
-def _run_root_on_dask(dask: Any, runtime: "Genja", task: TaskDefinition, host_ids: Sequence[str]) -> TaskResults:
+def _run_root_on_dask(dask: "DaskRun", runtime: "Genja", task: TaskDefinition, host_ids: Sequence[str]) -> TaskResults:
     """A root task with processors' task hooks here and host executions on Dask workers."""
     from genja_prefect.execution import _call_hooks, current_env
 
@@ -295,7 +299,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
 
         options: dict[str, Any] = {}
         if dask is not None:
-            from prefect_dask import DaskTaskRunner
+            from prefect_dask.task_runners import DaskTaskRunner
 
             options["task_runner"] = DaskTaskRunner(address=dask.address)
         token = uuid.uuid4().hex
@@ -320,7 +324,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
                 state = subflow(return_state=True)
         finally:
             _ACTIVE.pop(token, None)
-        return state.result(raise_on_failure=True)  # type: ignore[no-any-return]
+        return state.result(raise_on_failure=True)
 
     def run_all() -> RunResults:
         nonlocal dask
@@ -374,7 +378,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     # end. Deployment runs of the ready-made flows run inside their own flow and keep it.
     quiet = nullcontext() if config.flow_heartbeats else flow_heartbeats_disabled()
     with quiet:
-        state = outer(invocation=runtime.run_parameters or None, return_state=True)
+        state: State[Any] = outer(invocation=runtime.run_parameters or None, return_state=True)  # type: ignore[assignment]  # a sync flow returns the State, not an Awaitable
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         # The job itself raised (a custom runner's bug, Ctrl-C, the Prefect API failing):
