@@ -5,7 +5,8 @@ The lab fixtures (``lab``, ``sim_lab``) and ``prefect_api`` come from ``tests/co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,10 @@ def plain_runtime() -> Callable[..., genja_lib.Genja]:
         return genja.filter(**criteria) if criteria else genja
 
     return make
+
+
+@pytest.fixture
+def cleanups() -> Iterator[ExitStack]:
+    """An ExitStack closed after the test, passed or failed (last registered, first run)."""
+    with ExitStack() as stack:
+        yield stack

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,28 @@ def flow_run_processes(flow_run_id: str) -> list[int]:
         if marker in environ.split(b"\0"):
             found.append(int(entry.name))
     return found
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of process ``pid`` (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid in /proc/{pid}/status")
+
+
+def wait_for(condition: Callable[..., Any], timeout: float, what: str | Callable[[], str],
+             interval: float = 0.5) -> Any:
+    """``condition()``'s first truthy value, polled every ``interval`` s; AssertionError naming
+    ``what`` (or what ``what()`` says then) when none came within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what if isinstance(what, str) else what()}")
+        time.sleep(interval)
 
 
 def stop_flow_run_processes(flow_run_id: str) -> list[int]:
@@ -203,8 +225,13 @@ def _wait_healthy(server: PrefectServer, proc: subprocess.Popen[bytes], timeout:
 
 
 @contextmanager
-def prefect_server(home: Path, startup_timeout: float = 240.0) -> Iterator[PrefectServer]:
-    """Start ``prefect server start`` (SQLite in ``home``) on a free loopback port; stop it on exit."""
+def prefect_server(home: Path, startup_timeout: float = 240.0,
+                   extra_env: dict[str, str] | None = None) -> Iterator[PrefectServer]:
+    """Start ``prefect server start`` (SQLite in ``home``) on a free loopback port; stop it on exit.
+
+    ``extra_env`` is added to the environment of the server and of every CLI, worker and flow
+    run started through it (server settings, for instance).
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GENJA_PREFECT_"))}
@@ -219,6 +246,7 @@ def prefect_server(home: Path, startup_timeout: float = 240.0) -> Iterator[Prefe
         PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
         PREFECT_LOGGING_LEVEL="INFO",
     )
+    env.update(extra_env or {})
     server = PrefectServer(home=home, port=port, log=home / "server.log", env=env)
     try:
         proc = server.spawn(["server", "start", "--host", "127.0.0.1", "--port", str(port)], server.log)

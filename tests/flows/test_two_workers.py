@@ -7,184 +7,44 @@ backup: the two simulated EOS devices, into a directory of its own), and two wor
 ``w2``, each with ``--limit 1``, are started on the pool.
 
 "At once" is made deterministic, not hoped for: the inventory points every device at a loopback
-relay that holds each new SSH connection until the test releases it. The test waits until both
-runs hold a device connection, so both runs are RUNNING inside their host tasks at the same
-moment, checks that through the API and /proc, and only then lets the connections through. A
-worker with ``--limit 1`` cannot take the second run while its first one is held, so the runs
-must land on different workers. Everything started (server, workers, flow-run processes, relays,
-lab) is stopped, also when the test fails; every hold is bounded by a timeout.
+relay (tests/flows/relay.py) that holds each new SSH connection until the test releases it. The
+test waits until both runs hold a device connection, so both runs are RUNNING inside their host
+tasks at the same moment, checks that through the API and /proc, and only then lets the
+connections through. A worker with ``--limit 1`` cannot take the second run while its first one
+is held, so the runs must land on different workers. Everything started (server, workers,
+flow-run processes, relays, lab) is stopped, also when the test fails; every hold is bounded by
+a timeout.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from genja_prefect.lab.lab_inventory import LabHost, inventory_documents
-from tests.flows.prefect_server import PrefectServer, flow_run_processes, prefect_server, stop_flow_run_processes
+from genja_prefect.lab.lab_inventory import LabHost
+from tests.flows.prefect_server import (
+    PrefectServer,
+    flow_run_processes,
+    parent_pid,
+    prefect_server,
+    stop_flow_run_processes,
+    wait_for,
+)
+from tests.flows.relay import HOLD_TIMEOUT_S, Gate, GatedRelay, gated_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
-HOLD_TIMEOUT_S = 150.0  # the longest a device connection is held before it is refused
 TIMEOUT_OPEN_S = 180.0  # scrapli's open timeout for the held devices: longer than the hold
-
-
-class Gate:
-    """Holds connections, counted per group, until :meth:`release` (or :meth:`close`)."""
-
-    def __init__(self, groups: Iterable[str]) -> None:
-        self.arrived = dict.fromkeys(groups, 0)
-        self._state = "holding"
-        self._cond = threading.Condition()
-
-    def pass_through(self, group: str, timeout: float) -> bool:
-        """Called for each new connection: True once released, False when closed or timed out."""
-        with self._cond:
-            self.arrived[group] += 1
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: self._state != "holding", timeout)
-            return self._state == "open"
-
-    def wait_for_every_group(self, timeout: float) -> bool:
-        """True once every group has at least one connection (held or passed)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: all(self.arrived.values()), timeout)
-
-    def release(self) -> None:
-        with self._cond:
-            if self._state == "holding":
-                self._state = "open"
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Refuse every held and future connection (a release that never came)."""
-        with self._cond:
-            if self._state == "holding":
-                self._state = "closed"
-            self._cond.notify_all()
-
-
-class GatedRelay:
-    """A TCP relay 127.0.0.1:port -> 127.0.0.1:upstream_port whose connections pass ``gate``."""
-
-    def __init__(self, upstream_port: int, group: str, gate: Gate) -> None:
-        self.upstream_port, self.group, self.gate = upstream_port, group, gate
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = int(self._listener.getsockname()[1])
-        self._sockets: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._start(self._accept)
-
-    def _start(self, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=f"relay-{self.port}", daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
-
-    def _track(self, sock: socket.socket) -> bool:
-        with self._lock:
-            self._sockets.append(sock)
-            return not self._stopping.is_set()
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            if self._track(client):
-                self._start(self._serve, client)
-
-    def _serve(self, client: socket.socket) -> None:
-        if not self.gate.pass_through(self.group, HOLD_TIMEOUT_S):
-            client.close()
-            return
-        try:
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
-        except OSError:
-            client.close()
-            return
-        upstream.settimeout(None)
-        if self._track(upstream):
-            self._start(self._pipe, upstream, client)
-            self._pipe(client, upstream)
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                sink.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._listener.close()
-        with self._lock:
-            sockets, threads = list(self._sockets), list(self._threads)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-        for thread in threads:
-            thread.join(timeout=5)
-
-
-def _gated_inventory(directory: Path, hosts: list[LabHost], username: str, password: str) -> str:
-    """The lab inventory with every device at its relay's port and an open timeout above the hold."""
-    documents = inventory_documents(hosts, username=username, password=password)
-    for entry in documents["hosts.yaml"].values():
-        entry["connection_options"]["scrapli"]["extras"]["timeout_open"] = TIMEOUT_OPEN_S
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, document in documents.items():
-        (directory / name).write_text(yaml.safe_dump(document, sort_keys=False))
-    return str(directory / "settings.yaml")
-
-
-def _parent_pid(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("PPid:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no PPid in /proc/{pid}/status")
 
 
 def _environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(item.decode(errors="replace").partition("=")[::2] for item in raw if b"=" in item)
-
-
-def _wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.5)
 
 
 def _run_artifacts(server: PrefectServer, run_id: str) -> list[dict[str, Any]]:
@@ -205,13 +65,6 @@ def _table_rows(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.fixture
-def cleanups() -> Iterator[ExitStack]:
-    """An ExitStack closed after the test, passed or failed (last registered, first run)."""
-    with ExitStack() as stack:
-        yield stack
-
-
 @pytest.mark.prefect_server
 @pytest.mark.timeout(600)  # ~1 min on an idle 2-core machine; generous for a loaded one
 def test_two_workers_run_two_deployments_at_once(sim_lab: Any, tmp_path: Path, cleanups: ExitStack) -> None:
@@ -225,7 +78,7 @@ def test_two_workers_run_two_deployments_at_once(sim_lab: Any, tmp_path: Path, c
         cleanups.callback(relay.stop)
         relayed.append(LabHost(host.name, host.platform, "sim", relay.port))
     cleanups.callback(gate.close)  # before the relays stop (last in, first out): refuse held connections
-    settings = _gated_inventory(tmp_path / "inventory", relayed, lab.username, lab.password)
+    settings = gated_inventory(tmp_path / "inventory", relayed, lab.username, lab.password, TIMEOUT_OPEN_S)
     backup_dir = tmp_path / "backups"
 
     server = cleanups.enter_context(prefect_server(tmp_path / "prefect-home"))
@@ -264,11 +117,11 @@ def test_two_workers_run_two_deployments_at_once(sim_lab: Any, tmp_path: Path, c
     # recorded by the worker as infrastructure_pid) and that process's parent, a worker.
     ran_on: dict[str, str] = {}
     for job, run_id in runs.items():
-        pid = int(_wait_for(lambda run_id=run_id: server.get(f"/flow_runs/{run_id}")["infrastructure_pid"],
+        pid = int(wait_for(lambda run_id=run_id: server.get(f"/flow_runs/{run_id}")["infrastructure_pid"],
                             30, f"infrastructure_pid of the {job} run"))
         assert pid in flow_run_processes(run_id)
         worker_name = held[job]["labels"]["prefect.worker.name"]
-        assert workers[worker_name].pid == _parent_pid(pid), (job, worker_name, pid)
+        assert workers[worker_name].pid == parent_pid(pid), (job, worker_name, pid)
         assert _environ(pid)["PREFECT__WORKER_NAME"] == worker_name
         ran_on[job] = worker_name
     assert sorted(ran_on.values()) == ["w1", "w2"], ran_on

@@ -1,0 +1,249 @@
+"""A deployment run cancelled through the Prefect API while hosts are in flight.
+
+One ``prefect server start`` on 127.0.0.1, the ``genja-pool`` process pool, the deployment
+``collect-facts-hourly`` from deployments/prefect.yaml and one process worker. The run collects
+facts from six simulated IOS devices with ``workers: 2``; each device sits behind a loopback
+relay (tests/flows/relay.py) that holds new SSH connections. Once two hosts are in flight (two
+``ssh`` children of the run's process, their connections held at the relays, their task runs
+Running) and four are not started, the test cancels the run as the Prefect UI's "Cancel" button
+does: ``POST /flow_runs/{id}/set_state`` with ``{"type": "CANCELLING", "name": "Cancelling"}`` and
+``force: true`` (``prefect flow-run cancel`` proposes the same state without ``force``).
+
+Prefect 3.8.8 then cancels from the worker: it sends the run's process group SIGTERM (which the
+flow engine turns into ``TerminationSignal`` in the main thread), waits up to 30 s for the
+process to exit, sends SIGKILL if it has not, and sets the run Cancelled. scrapli's ``ssh``
+children lead sessions of their own (each on its own pty), so neither signal reaches them: they
+end when the run's process closes their sessions or dies. Two device behaviours:
+
+- ``hung``: the devices never answer, so the hosts in flight never finish and the process is
+  killed after the 30 s; nothing of genja-prefect's cancellation runs, and the Prefect server's
+  cancellation clean-up service later cancels the subflow and the hosts' task runs;
+- ``slow``: the devices answer 10 s after the cancel, within the 30 s: genja-prefect's own
+  cancellation runs (hosts not started are skipped ``cancelled``, the hosts in flight finish,
+  every session is closed) and the process exits by itself. One host in flight can be lost
+  (a known engine bug, see the end of the test): that part is an expected failure until fixed.
+
+Either way: the run ends Cancelled; its process and every ``ssh`` child are gone; no connection
+stays open at the relays and the devices hold no session; every task run and the subflow end in
+a final state; and the same worker then runs the deployment again to Completed. The server's
+clean-up service runs every 5 s here instead of 20 s (only when Prefect's own clean-up comes).
+Everything started is stopped, also when the test fails; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genja_prefect.lab.lab_inventory import LabHost
+from tests.flows.prefect_server import (
+    TERMINAL,
+    PrefectServer,
+    flow_run_processes,
+    parent_pid,
+    prefect_server,
+    stop_flow_run_processes,
+    wait_for,
+)
+from tests.flows.relay import Gate, GatedRelay, gated_inventory
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
+HOSTS = [f"sim-ios{i}" for i in range(1, 7)]
+WORKERS = 2  # the flow's `workers` parameter: hosts in flight at once
+TIMEOUT_OPEN_S = 180.0  # scrapli's open timeout: longer than any hold, so held hosts stay in flight
+SLOW_DEVICE_S = 10.0  # a slow device answers this long after the cancel (or its connection): within the 30 s
+PREFECT_KILL_GRACE_S = 30  # prefect.runner._cancellation_manager: SIGTERM, then SIGKILL after 30 s
+
+
+def _ssh_to(ports: set[int]) -> dict[int, tuple[int, int]]:
+    """``ssh`` processes connecting to one of ``ports`` on this machine: pid -> (parent pid, port)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "ssh":
+                continue
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            ppid = parent_pid(int(entry.name))
+        except (OSError, AssertionError):
+            continue  # exited meanwhile
+        port = next((int(argv[i + 1]) for i, arg in enumerate(argv[:-1]) if arg == "-p"), None)
+        if port in ports:
+            found[int(entry.name)] = (ppid, port)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie waiting to be reaped has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _run_tree(server: PrefectServer, run_id: str) -> dict[str, Any]:
+    """The run, its subflows and the task runs of both, as the API has them."""
+    subflows = server.post("/flow_runs/filter", {
+        "flow_runs": {"parent_flow_run_id": {"any_": [run_id]}}, "limit": 50, "offset": 0})
+    task_runs = server.post("/task_runs/filter", {
+        "flow_runs": {"id": {"any_": [run_id, *(sub["id"] for sub in subflows)]}}, "limit": 200, "offset": 0})
+    return {"run": server.get(f"/flow_runs/{run_id}"), "subflows": subflows, "task_runs": task_runs}
+
+
+def _state(obj: dict[str, Any]) -> dict[str, Any]:
+    """A flow or task run's state type and message (a task run created a moment ago has none yet)."""
+    state = obj["state"] or {}
+    return {"type": state.get("type"), "message": state.get("message")}
+
+
+def _host_runs(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """host -> its ``collect_facts@HOST`` task run's state."""
+    return {run["name"].split("@", 1)[1]: _state(run) for run in tree["task_runs"] if run["name"].startswith("collect_facts@")}
+
+
+def _summary(tree: dict[str, Any]) -> str:
+    """The states of a run tree, for failure messages."""
+    return json.dumps({
+        "run": _state(tree["run"]),
+        "subflows": {sub["name"]: _state(sub) for sub in tree["subflows"]},
+        "task_runs": {run["name"]: _state(run) for run in tree["task_runs"]},
+    }, indent=1)
+
+
+def _final_tree(server: PrefectServer, run_id: str) -> dict[str, Any] | None:
+    """The run tree once the run, its subflows and all their task runs are in final states."""
+    tree = _run_tree(server, run_id)
+    objects = [tree["run"], *tree["subflows"], *tree["task_runs"]]
+    return tree if all(_state(obj)["type"] in TERMINAL for obj in objects) else None
+
+
+@pytest.mark.prefect_server
+@pytest.mark.timeout(600)  # hung ~75 s, slow ~45 s on an idle 2-core machine; generous for a loaded one
+@pytest.mark.parametrize("devices", ["hung", "slow"])
+def test_cancelled_deployment_run_closes_everything_and_the_worker_goes_on(
+    devices: str, sim_lab: Any, tmp_path: Path, cleanups: ExitStack
+) -> None:
+    lab = sim_lab(ios=len(HOSTS))
+    assert sorted(h.name for h in lab.by_kind("sim")) == sorted(HOSTS)
+    gate = Gate(["devices"])
+    relays: list[GatedRelay] = []
+    relayed = []
+    for host in lab.by_kind("sim"):
+        relay = GatedRelay(host.port, "devices", gate)
+        cleanups.callback(relay.stop)
+        relays.append(relay)
+        relayed.append(LabHost(host.name, host.platform, "sim", relay.port))
+    cleanups.callback(gate.close)  # before the relays stop (last in, first out): refuse held connections
+    relay_ports = {relay.port for relay in relays}
+    settings = gated_inventory(tmp_path / "inventory", relayed, lab.username, lab.password, TIMEOUT_OPEN_S)
+
+    def open_at_relays() -> int:
+        return sum(relay.open_connections for relay in relays)
+
+    def device_sessions() -> int:
+        return sum(lab.simulator.connection_count(name) for name in HOSTS)
+
+    server = cleanups.enter_context(prefect_server(
+        tmp_path / "prefect-home", extra_env={"PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS": "5"}))
+    server.create_process_pool("genja-pool")
+    server.deploy(PREFECT_YAML, "collect-facts-hourly", cwd=REPO)
+    deployment = server.get("/deployments/name/collect-facts/collect-facts-hourly")
+
+    def trigger() -> str:
+        run_id: str = server.post(f"/deployments/{deployment['id']}/create_flow_run",
+                                  {"parameters": {"settings": settings, "workers": WORKERS}, "tags": ["test"]})["id"]
+        cleanups.callback(stop_flow_run_processes, run_id)  # only left when a run did not finish
+        return run_id
+
+    cancelled = trigger()
+    worker = server.spawn(["worker", "start", "--pool", "genja-pool", "--name", "w1"], tmp_path / "w1.log",
+                          cwd=tmp_path, extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"})
+
+    def log() -> str:
+        return (tmp_path / "w1.log").read_text(errors="replace")[-4000:]
+
+    # Two hosts in flight (connections held at the relays), four not started.
+    assert gate.wait_for_arrivals(lambda arrived: arrived["devices"] >= WORKERS, 120), f"{gate.arrived}\n{log()}"
+    pid = int(wait_for(lambda: server.get(f"/flow_runs/{cancelled}")["infrastructure_pid"], 30, "the run's pid"))
+    assert parent_pid(pid) == worker.pid
+
+    def running_hosts() -> list[str] | None:
+        running = [h for h, run in _host_runs(_run_tree(server, cancelled)).items() if run["type"] == "RUNNING"]
+        return running if len(running) >= WORKERS else None
+
+    in_flight = wait_for(running_hosts, 60, lambda: f"{WORKERS} host task runs Running: {_summary(_run_tree(server, cancelled))}")
+    tree = _run_tree(server, cancelled)
+    assert len(in_flight) == WORKERS and len(_host_runs(tree)) == WORKERS, _summary(tree)
+    assert tree["run"]["state"]["type"] == "RUNNING", _summary(tree)
+    ssh = _ssh_to(relay_ports)
+    assert len(ssh) == WORKERS and {ppid for ppid, _ in ssh.values()} == {pid}, ssh  # the run's own ssh children
+    assert gate.arrived["devices"] == WORKERS and open_at_relays() == WORKERS
+
+    # Cancel as the UI does.
+    answer = server.post(f"/flow_runs/{cancelled}/set_state",
+                         {"state": {"type": "CANCELLING", "name": "Cancelling"}, "force": True})
+    assert answer["status"] == "ACCEPT", answer
+    if devices == "slow":
+        gate.slow_down(SLOW_DEVICE_S)  # the devices answer now, slowly; a hung device never does
+    final = server.wait_for_run(cancelled, timeout=PREFECT_KILL_GRACE_S + 90)
+    assert final["state"]["type"] == "CANCELLED", f"{_summary(_run_tree(server, cancelled))}\n{log()}"
+
+    # Nothing of the run is left: its process (and whatever Prefect ran for it afterwards), its
+    # ssh children, a connection at a relay, a session on a device.
+    wait_for(lambda: not flow_run_processes(cancelled) and not _running(pid), 30,
+             lambda: f"the cancelled run's processes gone, left: {flow_run_processes(cancelled)}")
+    wait_for(lambda: not _ssh_to(relay_ports), 15, lambda: f"ssh processes to the devices gone, left: {_ssh_to(relay_ports)}")
+    wait_for(lambda: open_at_relays() == 0, 15, lambda: f"connections at the relays closed, {open_at_relays()} open")
+    wait_for(lambda: device_sessions() == 0, 15, lambda: f"device sessions closed, {device_sessions()} open")
+
+    # No task run and no subflow left Running.
+    tree = wait_for(lambda: _final_tree(server, cancelled), 60, lambda: (
+        f"every task run and subflow of the cancelled run in a final state: {_summary(_run_tree(server, cancelled))}"))
+    assert len(tree["subflows"]) == 1, _summary(tree)
+    hosts = _host_runs(tree)
+    connected = gate.arrived["devices"]  # hosts that started: one connection each
+    lost: list[str] = []
+    if devices == "hung":
+        # Killed while connecting: no host started after the cancel, and the hosts in flight
+        # never got their facts (their task runs and the subflow were cancelled by Prefect).
+        assert connected == WORKERS and sorted(hosts) == sorted(in_flight), _summary(tree)
+        assert all(run["type"] != "COMPLETED" for run in hosts.values()), _summary(tree)
+        assert tree["subflows"][0]["state"]["type"] == "CANCELLED", _summary(tree)
+    else:
+        # Every host has one task run; those that never connected were skipped as cancelled.
+        assert sorted(hosts) == HOSTS, _summary(tree)
+        skipped = sorted(h for h, run in hosts.items() if run["message"] == "skipped (cancelled)")
+        assert skipped and len(skipped) == len(HOSTS) - connected, _summary(tree)
+        assert not set(in_flight) & set(skipped), _summary(tree)
+        # The hosts in flight should finish with their facts (checked last, see below).
+        lost = sorted(h for h, run in hosts.items()
+                      if h not in skipped and not (run["type"] == "COMPLETED" and "Cisco" in (run["message"] or "")))
+
+    # The worker is unharmed: still running, it takes and completes the next run.
+    assert worker.poll() is None, log()
+    gate.release()
+    again = trigger()
+    rerun = server.wait_for_run(again, timeout=240, workers=[worker])
+    assert rerun["state"]["type"] == "COMPLETED", f"{_summary(_run_tree(server, again))}\n{log()}"
+    assert rerun["labels"]["prefect.worker.name"] == "w1" and worker.poll() is None
+    facts = server.flow_run_result(again)
+    assert sorted(facts["hosts"]) == HOSTS and all(e["status"] == "passed" for e in facts["hosts"].values()), facts
+    wait_for(lambda: open_at_relays() == 0 and device_sessions() == 0 and not _ssh_to(relay_ports), 15,
+             "connections of the second run closed")
+
+    if lost:
+        # Known engine bug: on Python 3.11 a Thread.join() interrupted by an exception from a
+        # signal handler (here Prefect's TerminationSignal for SIGTERM) marks the thread stopped
+        # although it still runs (threading._wait_for_tstate_lock, CPython issue 90882). So
+        # dispatch.run_threaded's second join of that worker thread returns at once, the root
+        # task ends while that thread's host is still in flight, and the host's task run is
+        # marked Crashed "the run stopped before this host finished" -- about every other run,
+        # when that host is the last to finish.
+        states = "; ".join(f"{h}: {hosts[h]['type']} {hosts[h]['message']!r}" for h in lost)
+        pytest.xfail(f"a host in flight lost on cancel (dispatch.run_threaded join) -- {states}")
