@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from genja_prefect.definition import TaskDefinition
 from genja_prefect.execution import ExecutionEnv, failure_from_exception, run_host
 from genja_prefect.results import TaskResults
+
+#: After a cancel or Ctrl-C, how long hosts already in flight may take to finish before the
+#: run ends without them (below Prefect's 30 s between SIGTERM and SIGKILL for a cancelled run).
+CANCEL_GRACE_S = 20.0
 
 
 def _run_one(env: ExecutionEnv, task: TaskDefinition, host_id: str) -> TaskResults:
@@ -67,26 +72,43 @@ def run_threaded(
             done.append(_run_one(env, task, host_id))
         trees.extend(done)  # list.extend is atomic under the GIL
 
+    # Each thread says when it is done: on Python 3.11 a Thread.join() interrupted by an
+    # exception from a signal handler (Ctrl-C, Prefect's SIGTERM on cancel) marks the thread
+    # stopped although it still runs (CPython issue 90882), so joining again would return
+    # at once and lose the host still in flight.
+    finished = [threading.Event() for _ in range(workers)]
+
+    def run_worker(done: threading.Event) -> None:
+        try:
+            work()
+        finally:
+            done.set()
+
     threads = [
         threading.Thread(
             target=contextvars.copy_context().run,
-            args=(work,),
+            args=(run_worker, done),
             name=f"genja-{task.name}-{i}",
             daemon=True,
         )
-        for i in range(workers)
+        for i, done in enumerate(finished)
     ]
-    for thread in threads:
-        thread.start()
+    started: list[threading.Event] = []
     try:
-        for thread in threads:
-            thread.join()
+        for thread, done in zip(threads, finished):
+            thread.start()
+            started.append(done)
+        for done in finished:
+            done.wait()
     except BaseException:
-        # Ctrl-C / cancellation: hosts not started yet end as "skipped: cancelled"; the
-        # hosts in flight finish (a thread cannot be killed), then the caller closes connections.
+        # Ctrl-C / cancellation: hosts not started yet end as "skipped: cancelled"; the hosts
+        # in flight get CANCEL_GRACE_S to finish (a thread cannot be killed; Prefect kills a
+        # cancelled run's process 30 s after asking), then the caller closes the connections
+        # and marks what is still running cancelled.
         env.cancelled.set()
-        for thread in threads:
-            thread.join()
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        for done in started:
+            done.wait(max(0.0, deadline - time.monotonic()))
         raise
     results = TaskResults(task.name)
     for tree in trees:

@@ -134,7 +134,8 @@ class PrefectHooks:
         if self.mode != "batch":
             if failed:
                 recorder.logger(token).warning("%s", _state_message(result))
-            recorder.finish(token, ok=not failed, message=_state_message(result))
+            cancelled = result.status == "skipped" and result.reason == "cancelled"  # type: ignore[union-attr]
+            recorder.finish(token, ok=not failed, message=_state_message(result), cancelled=cancelled)
             return
         with self._lock:
             entry = self._batches[token]
@@ -253,11 +254,20 @@ def _run_root_subflow(
     hooks.begin_root(recorder, task, host_ids)
     try:
         results = run_root()
-    finally:
-        # Hand over what is left without waiting: the next root task starts at once, and
-        # the run waits for delivery once, at its end (see run_with_prefect).
-        recorder.close(message="the run stopped before this host finished", timeout=0)
+    except BaseException as exc:
+        # Ctrl-C, or Prefect cancelling the run (SIGTERM turned into an exception): what is
+        # still running is cancelled, not failed; an error in the engine fails the subflow.
+        interrupted = not isinstance(exc, Exception)
+        why = "the run was cancelled" if interrupted else f"the root task raised {type(exc).__name__}"
+        recorder.close(message=f"{why} before this host finished", timeout=0, cancelled=interrupted)
         hooks.last_recorder = recorder
+        if interrupted:
+            sub.cancel(message=f"{why} while hosts were running")
+        raise
+    # Hand over what is left without waiting: the next root task starts at once, and the run
+    # waits for delivery once, at its end (see run_with_prefect).
+    recorder.close(message="the run stopped before this host finished", timeout=0)
+    hooks.last_recorder = recorder
     if runtime.settings.prefect.artifacts:
         _publish_artifacts(task, results, sub.create_artifact)
     ok, message = _root_message(results)

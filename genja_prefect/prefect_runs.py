@@ -220,14 +220,19 @@ class HostRunRecorder:
         ok: bool,
         message: str = "",
         state_name: str | None = None,
+        cancelled: bool = False,
     ) -> None:
         """Record the run's final state: Completed (``ok``) or Failed, with ``message``.
 
-        ``state_name`` overrides the displayed name (e.g. ``"Skipped"`` for a Completed run).
-        Finishing a run twice raises ``ValueError``.
+        ``cancelled`` records Cancelled instead (e.g. a host skipped because the run was
+        cancelled). ``state_name`` overrides the displayed name (e.g. ``"Skipped"`` for a
+        Completed run). Finishing a run twice raises ``ValueError``.
         """
         if self._open.pop(run.id, None) is None:
             raise ValueError(f"task run {run.name!r} ({run.id}) was already finished or is not from this recorder")
+        if cancelled:
+            self._final(run, "CANCELLED", state_name or "Cancelled", message)
+            return
         self._final(run, "COMPLETED" if ok else "FAILED", state_name or ("Completed" if ok else "Failed"), message)
 
     def _final(self, run: HostRun, state_type: str, state_name: str, message: str) -> None:
@@ -344,12 +349,15 @@ class HostRunRecorder:
         """
         return self._sender.flush(timeout)
 
-    def close(self, message: str = "host execution did not finish", timeout: float | None = 60.0) -> bool:
-        """Mark runs still open as Crashed with ``message``, then :meth:`flush`."""
+    def close(
+        self, message: str = "host execution did not finish", timeout: float | None = 60.0, *, cancelled: bool = False
+    ) -> bool:
+        """Mark runs still open as Crashed (or Cancelled) with ``message``, then :meth:`flush`."""
+        state = ("CANCELLED", "Cancelled") if cancelled else ("CRASHED", "Crashed")
         for run_id in list(self._open):
             run = self._open.pop(run_id, None)
             if run is not None:
-                self._final(run, "CRASHED", "Crashed", message)
+                self._final(run, *state, message)
         return self.flush(timeout)
 
     def __enter__(self) -> Self:

@@ -130,6 +130,11 @@ class RootSubflow:
         self.finished = True
         self._set_state(*(("COMPLETED", "Completed") if ok else ("FAILED", "Failed")), message)
 
+    def cancel(self, *, message: str) -> None:
+        """Cancelled, with ``message`` (sent in the background): the run was cancelled or interrupted."""
+        self.finished = True
+        self._set_state("CANCELLED", "Cancelled", message)
+
 
 class SubflowPlan:
     """The subflow runs of one run's root tasks, created up front in the current flow run."""

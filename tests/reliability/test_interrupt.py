@@ -146,3 +146,44 @@ def test_interrupt_with_prefect_closes_everything_and_ends_the_flow_run(
     assert run.state is not None and run.state.type.value in ("CRASHED", "CANCELLED"), run.state
     assert subflow.state is not None and subflow.state.is_final(), subflow.state
     assert subflow.state.type.value in ("FAILED", "CRASHED", "CANCELLED"), subflow.state
+
+
+def test_a_host_in_the_first_worker_thread_still_finishes_after_an_interrupt(sigint_raises: None) -> None:
+    """Regression: on Python 3.11 a Thread.join() interrupted by KeyboardInterrupt marks that
+    thread stopped although it runs on (CPython issue 90882). The engine used to join again and
+    return at once, ending the root task while the first worker thread's host was in flight.
+    Here that host finishes last; the run must wait for it (within the cancel grace)."""
+    import genja_prefect as genja_lib
+
+    slow_running = threading.Event()
+    finished: list[str] = []
+
+    @task(name="first_thread_slow")
+    class FirstThreadSlow:
+        def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> TaskSuccessResult:
+            if host.id == "a":  # taken by the first worker thread: hosts go out in order
+                slow_running.set()
+                time.sleep(1.5)
+            elif host.id == "b":
+                assert slow_running.wait(30)
+                time.sleep(0.2)  # the main thread is waiting for the workers by now
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # type: ignore[arg-type]
+                time.sleep(0.2)  # c is not taken before the engine has seen the interrupt
+            finished.append(host.id)
+            return TaskSuccessResult()
+
+    genja = genja_lib.Genja.from_hosts(
+        {"a": {}, "b": {}, "c": {}}, settings={"prefect": {"enabled": False}, "runner": {"worker_count": 2}}
+    )
+    seen: list[str] = []
+    from genja_prefect.execution import _progress
+
+    token = observe_progress(lambda task_name, host_id, result: seen.append(f"{host_id}:{result.status}"))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            genja.run_task(FirstThreadSlow)
+    finally:
+        _progress.reset(token)
+    # when run_task gave the interrupt back, the host in flight in the first thread had finished
+    assert "a" in finished and "a:passed" in seen, (finished, seen)
+    assert "c:skipped" in seen  # not started before the interrupt: skipped as cancelled
