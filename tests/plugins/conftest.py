@@ -8,7 +8,6 @@ fixtures, which stop them again whatever the outcome.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.fault_endpoints import SilentServer  # noqa: F401 - re-exported for the tests here
+from tests.process_probe import child_processes, open_fds, os_threads  # noqa: F401 - re-exported
 
 import genja_prefect
 from genja_prefect import Genja, PluginManager
@@ -57,33 +57,3 @@ def ssh_host(port: int, platform: str, password: str, username: str = "admin", *
         "password": password,
         "connection_options": {"scrapli": {"extras": {"auth_strict_key": False, **extras}}},
     }
-
-
-
-
-def os_threads() -> int:
-    """OS threads of this process (libscrapli's threads are invisible to ``threading``)."""
-    return len(os.listdir("/proc/self/task"))
-
-
-def open_fds() -> int:
-    """Open file descriptors of this process."""
-    return len(os.listdir("/proc/self/fd"))
-
-
-def child_processes() -> list[str]:
-    """Command lines of this process's children (the bin transport runs ``ssh``)."""
-    children = []
-    me = str(os.getpid())
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            if fields[1] == me:
-                with open(f"/proc/{pid}/cmdline", "rb") as cmd:
-                    children.append(cmd.read().replace(b"\0", b" ").decode().strip())
-        except (OSError, IndexError):
-            continue
-    return children

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from genja_prefect.results import TaskFailureKind
 from genja_prefect.secrets import Secret
 from genja_prefect.task import Host, TaskFailureResult, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
 from genja_prefect_scrapli import ScrapliConnection, ScrapliPlugin
+
+from tests.process_probe import wait_for
 
 from .conftest import ONE_ATTEMPT, SilentServer, child_processes, make_genja, open_fds, os_threads, ssh_host
 
@@ -297,13 +298,6 @@ def open_direct(port: int, **extras: Any) -> ScrapliConnection:
     return conn
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.mark.parametrize("transport", ["bin", "ssh2"])

@@ -14,7 +14,6 @@ from the outside, the way an operator would see them:
 from __future__ import annotations
 
 import gc
-import os
 import socket
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.fault_endpoints import SilentServer  # noqa: F401 - re-exported for the tests here
+from tests.process_probe import child_processes, open_fds, os_threads, wait_for  # noqa: F401 - re-exported
 
 import genja_prefect
 from genja_prefect import Genja, PluginManager
@@ -171,42 +171,6 @@ def tcp_to(ports: Iterable[int]) -> list[tuple[int, int, str]]:
             if remote_port in wanted and local_port not in wanted and state in _TCP_STATES:
                 found.append((local_port, remote_port, _TCP_STATES[state]))
     return found
-
-
-def os_threads() -> int:
-    """OS threads of this process (libscrapli's threads are invisible to ``threading``)."""
-    return len(os.listdir("/proc/self/task"))
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def child_processes() -> list[str]:
-    """Command lines of this process's live children (scrapli's bin transport runs ``ssh``)."""
-    children = []
-    me = str(os.getpid())
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            if fields[1] == me and fields[0] != "Z":
-                with open(f"/proc/{pid}/cmdline", "rb") as cmd:
-                    children.append(cmd.read().replace(b"\0", b" ").decode(errors="replace").strip())
-        except (OSError, IndexError):
-            continue
-    return children
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 class LeakProbe:
