@@ -132,10 +132,11 @@ class PrefectHooks:
             return
         failed = result.status == "failed"
         if self.mode != "batch":
+            message = _state_message(result)
             if failed:
-                recorder.logger(token).warning("%s", _state_message(result))
+                recorder.logger(token).warning("%s", message)
             cancelled = result.status == "skipped" and result.reason == "cancelled"  # type: ignore[union-attr]
-            recorder.finish(token, ok=not failed, message=_state_message(result), cancelled=cancelled)
+            recorder.finish(token, ok=not failed, message=message, cancelled=cancelled)
             return
         with self._lock:
             entry = self._batches[token]
