@@ -68,7 +68,7 @@ def per_host_rate(sizes: list[int], workers: int) -> list[list[object]]:
         t_visible = time.perf_counter() - start
         # Let the server also store the events before the next size starts (not timed): a
         # run that starts while the server digests the previous one waits for it.
-        from genja_prefect.prefect_events import EventSender
+        from genja_prefect.prefect.events import EventSender
 
         EventSender.shared().wait_until_written(600)
         rows.append(["per-host task runs", n, workers, t_pf, n / t_pf, t_visible, n / t_visible, t_plain])

@@ -94,7 +94,7 @@ def run_scenario(kind: str, n: int, workers: int, host_s: float, visible_timeout
     from prefect.context import FlowRunContext
     from prefect.events.worker import EventsWorker
 
-    from genja_prefect.prefect_runs import HostRunRecorder, flow_heartbeats_disabled
+    from genja_prefect.prefect.task_runs import HostRunRecorder, flow_heartbeats_disabled
 
     marks: dict[str, float] = {}
 
@@ -193,7 +193,7 @@ def subflow_costs(k: int) -> list[dict[str, Any]]:
     from prefect.states import Completed, Running
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    from genja_prefect.prefect_runs import flow_heartbeats_disabled
+    from genja_prefect.prefect.task_runs import flow_heartbeats_disabled
 
     @flow(name="root-task", persist_result=False)
     def root_task(i: int) -> int:
@@ -250,7 +250,7 @@ def subflow_costs(k: int) -> list[dict[str, Any]]:
 
 def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
-    from genja_prefect.prefect_runs import FAST_INGEST_SERVER_ENV  # noqa: F401  (env set by parent)
+    from genja_prefect.prefect.server import FAST_INGEST_SERVER_ENV  # noqa: F401  (env set by parent)
 
     rows: list[dict[str, Any]] = []
     host_s = args.host_ms / 1000
@@ -330,7 +330,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from genja_prefect.prefect_runs import FAST_INGEST_SERVER_ENV
+    from genja_prefect.prefect.server import FAST_INGEST_SERVER_ENV
 
     rows: list[dict[str, Any]] = []
     subflows: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ Device kinds:
                                [--prefect off,on]
 
 ``--prefect on`` runs genja-prefect as a Prefect flow run (ephemeral API) too, when
-``genja_prefect.prefect_engine`` is available.
+``genja_prefect.prefect.flows`` is available.
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ def main() -> None:
     # also decides what libscrapli forwards across the FFI, the same for both sides.
     logging.getLogger("scrapli").setLevel(logging.ERROR)
     modes = [m.strip() for m in args.prefect.split(",") if m.strip()]
-    if "on" in modes and importlib.util.find_spec("genja_prefect.prefect_engine") is None:
-        log("genja_prefect.prefect_engine is not available: Prefect-enabled rows skipped")
+    if "on" in modes and importlib.util.find_spec("genja_prefect.prefect.flows") is None:
+        log("genja_prefect.prefect.flows is not available: Prefect-enabled rows skipped")
         modes = [m for m in modes if m != "on"]
     if "on" in modes:
         log("warming up Prefect (the ephemeral API start is not part of any timing)")

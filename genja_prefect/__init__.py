@@ -30,7 +30,7 @@ from genja_prefect.errors import (
 from genja_prefect.inventory import Inventory
 from genja_prefect.plugins import PluginManager, default_plugin_manager
 from genja_prefect.resolution import resolve_connection_plugin
-from genja_prefect.resolver import TaskConnectionResolver
+from genja_prefect.engine.resolver import TaskConnectionResolver
 from genja_prefect.results import RunResults, TaskResults
 from genja_prefect.runtime import Genja
 from genja_prefect.settings import Settings

@@ -99,7 +99,7 @@ class TaskDefinition:
         max_depth: int | None = None,
     ) -> TaskResults:
         """Run this task (and its sub-tasks, up to ``max_depth``) on one host; return its tree."""
-        from genja_prefect.execution import run_definition_on_host
+        from genja_prefect.engine.execution import run_definition_on_host
 
         return run_definition_on_host(self, host, connection_resolver, max_depth)
 

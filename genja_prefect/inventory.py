@@ -293,13 +293,15 @@ class Inventory:
                     order.append(g)
         return tuple(order)
 
-    def _chain(self, host_id: str) -> list[_Attributes]:
+    def chain(self, host_id: str) -> list[_Attributes]:
+        """Where a host's attributes come from, in precedence order: the host, its groups
+        (nearest first), the defaults."""
         host = self.hosts[host_id]
         return [host, *(self.groups[g] for g in self.host_groups(host_id)), self.defaults]
 
     def attribute(self, host_id: str, name: str) -> Any:
         """The inherited value of ``hostname``, ``port``, ``username``, ``password`` or ``platform``."""
-        for item in self._chain(host_id):
+        for item in self.chain(host_id):
             value = getattr(item, name)
             if value is not None:
                 return value
@@ -308,7 +310,7 @@ class Inventory:
     def host_data(self, host_id: str) -> dict[str, Any]:
         """``data`` merged from defaults, then groups (last listed first), then the host."""
         merged: dict[str, Any] = {}
-        for item in reversed(self._chain(host_id)):
+        for item in reversed(self.chain(host_id)):
             if item.data:
                 merged.update(item.data)
         return merged
@@ -317,12 +319,12 @@ class Inventory:
         """Resolve the connection parameters of ``host_id`` for the plugin ``plugin_name``."""
         values: dict[str, Any] = {}
         extras: dict[str, Any] = {}
-        for item in reversed(self._chain(host_id)):
+        for item in reversed(self.chain(host_id)):
             opts = item.connection_options.get(plugin_name)
             if opts is not None and opts.extras:
                 extras.update(opts.extras)
         for attr in _ATTRS:
-            for item in self._chain(host_id):
+            for item in self.chain(host_id):
                 opts = item.connection_options.get(plugin_name)
                 value = getattr(opts, attr) if opts is not None else None
                 if value is None:
@@ -343,7 +345,7 @@ class Inventory:
 
     def host_view(self, host_id: str) -> Host:
         """The task-facing :class:`~genja_prefect.task.Host` (inherited values, no password)."""
-        chain = self._chain(host_id)
+        chain = self.chain(host_id)
 
         def first(attr: str) -> Any:
             for item in chain:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 from typing import Any, TypeVar
 
 from genja_prefect.connection import (
@@ -27,11 +27,11 @@ from genja_prefect.connection import (
     plugin_spec,
 )
 from genja_prefect.errors import PluginError, PluginKindError, PluginNotRegisteredError
-from genja_prefect.inventory import FileInventoryPlugin, InventoryPluginBase
+from genja_prefect.inventory import InventoryPluginBase
 from genja_prefect.processor import ProcessorPluginBase
-from genja_prefect.runner import RunnerPluginBase, SerialRunner, ThreadedRunner
+from genja_prefect.runner import RunnerPluginBase
 
-logger = logging.getLogger("genja_prefect.plugins")
+logger = logging.getLogger(__name__)
 
 KINDS = ("connection", "runner", "processor", "inventory", "transform")
 ENTRY_POINT_GROUPS = {kind: f"genja_prefect.{kind}" for kind in KINDS}
@@ -41,6 +41,32 @@ _BASES: tuple[tuple[type, str], ...] = (
     (ProcessorPluginBase, "processor"),
     (InventoryPluginBase, "inventory"),
 )
+
+
+#: This distribution's own plugins (the built-in runners and the file inventory): registered in
+#: pyproject.toml's entry points like anyone's, and present even in a manager built with
+#: ``discover=False`` (which skips other packages' plugins).
+_DISTRIBUTION = "genja-prefect"
+_BUILTIN_GROUPS = ("runner", "inventory")
+_builtin_entry_points: list[tuple[str, EntryPoint]] | None = None
+_builtin_lock = threading.Lock()
+
+
+def _builtins() -> list[tuple[str, Any]]:
+    """``(kind, plugin instance)`` for each of this distribution's runner and inventory plugins."""
+    global _builtin_entry_points
+    with _builtin_lock:
+        if _builtin_entry_points is None:
+            groups = {ENTRY_POINT_GROUPS[k]: k for k in _BUILTIN_GROUPS}
+            try:
+                eps = distribution(_DISTRIBUTION).entry_points
+            except PackageNotFoundError:
+                raise PluginError(
+                    "genja-prefect is not installed (its built-in runners are registered through its "
+                    "package metadata): install it, e.g. pip install -e ."
+                ) from None
+            _builtin_entry_points = [(groups[ep.group], ep) for ep in eps if ep.group in groups]
+    return [(kind, ep.load()()) for kind, ep in _builtin_entry_points]
 
 
 def is_builtin(plugin: object) -> bool:
@@ -76,8 +102,8 @@ class PluginManager:
         self._lock = threading.RLock()
         self._discovered: set[str] = set() if discover else set(KINDS)
         self.discovery_errors: dict[str, str] = {}
-        for builtin in (ThreadedRunner(), SerialRunner(), FileInventoryPlugin()):
-            self._add(builtin, _kind_of(builtin) or "", builtin.name)
+        for kind, builtin in _builtins():
+            self._add(builtin, kind, builtin.name)
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to Dask workers: everything but the lock (and discovery is already done).

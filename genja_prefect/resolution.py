@@ -24,7 +24,7 @@ from genja_prefect.connection import (
 )
 from genja_prefect.plugins import PluginManager, default_plugin_manager
 
-logger = logging.getLogger("genja_prefect.resolution")
+logger = logging.getLogger(__name__)
 
 _SUGGESTIONS = (
     "Specify connection_library explicitly.",

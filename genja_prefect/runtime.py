@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from genja_prefect.bridge import ensure_no_running_loop
+from genja_prefect.engine.bridge import ensure_no_running_loop
 from genja_prefect.definition import TaskDefinition, Tasks
 from genja_prefect.errors import InventoryError, PluginError
 from genja_prefect.inventory import Inventory
@@ -150,14 +150,15 @@ class Genja:
         return self._derive(settings=settings)
 
     # -- selection ----------------------------------------------------------------------
-    def _host_views(self) -> dict[str, Host]:
+    def host_views(self) -> dict[str, Host]:
+        """Every inventory host's view (id -> :class:`Host`), selected or not; built once."""
         if self._views is None:
             self._views = {h: self.inventory.host_view(h) for h in self.inventory.host_ids()}
         return self._views
 
     def hosts(self) -> dict[str, Host]:
         """The selected hosts (id -> :class:`Host`), in inventory order."""
-        views = self._host_views()
+        views = self.host_views()
         return {h: views[h] for h in self.host_ids()}
 
     def host_ids(self) -> list[str]:
@@ -171,7 +172,7 @@ class Genja:
 
     def filter_hosts(self, predicate: Callable[[Host], bool]) -> "Genja":
         """Keep the selected hosts for which ``predicate(host)`` is true."""
-        views = self._host_views()
+        views = self.host_views()
         return self._derive(selected=tuple(h for h in self.host_ids() if predicate(views[h])))
 
     def filter(self, predicate: Callable[[Host], bool] | None = None, **criteria: Any) -> "Genja":
@@ -214,12 +215,20 @@ class Genja:
         return await asyncio.to_thread(ctx.run, self._run, tasks, max_depth)
 
     def _run(self, tasks: list[TaskDefinition], max_depth: int | None) -> RunResults:
-        from genja_prefect.engine import run
+        from genja_prefect.engine.loop import configure_logging
 
         depth = self.settings.runner.max_task_depth if max_depth is None else max_depth
         if depth < 0:
             raise ValueError("max_depth must be 0 or more")
-        return run(self, tasks, depth)
+        configure_logging(self.settings.logging, self.settings.base_dir)
+        if not self.settings.prefect.enabled:
+            from genja_prefect.engine.loop import run_plain
+
+            return run_plain(self, tasks, depth)
+        # The runtime chooses the orchestrator; the engine never imports it.
+        from genja_prefect.prefect.flows import run_with_prefect
+
+        return run_with_prefect(self, tasks, depth)
 
     def __repr__(self) -> str:
         return f"Genja(hosts={self.host_count()}, runner={self.settings.runner.plugin!r})"

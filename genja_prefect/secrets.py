@@ -9,7 +9,7 @@ connection is opened), or ``{"prefect_secret": "block-name"}`` (a Prefect Secret
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import Any
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -149,16 +149,20 @@ def _rebuild(value: str | None, env: str | None, prefect_secret: str | None) -> 
     return Secret(value, env=env, prefect_secret=prefect_secret)
 
 
-def _read_prefect_secret(name: str) -> str:
-    try:
-        from prefect.blocks.system import Secret as SecretBlock
+#: Where a ``{prefect_secret: NAME}`` reference is read: "module:function" taking the name.
+#: The Prefect adapter provides the default; the core imports it only when such a secret is used.
+_SECRET_SOURCES: dict[str, str] = {"prefect_secret": "genja_prefect.prefect.secret_blocks:read_secret_block"}
 
-        # async_dispatch types load() as "block or coroutine" and hides its _sync keyword;
-        # with _sync=True it always runs the synchronous implementation and returns the block.
-        block = cast("SecretBlock[Any]", SecretBlock.load(name, _sync=True))  # type: ignore[call-arg]
-        value = block.get()
-    except ValueError as exc:
-        raise SecretResolutionError(f"Prefect Secret block '{name}' could not be loaded: {type(exc).__name__}") from None
-    if not isinstance(value, str):
-        raise SecretResolutionError(f"Prefect Secret block '{name}' does not hold a string")
+
+def register_secret_source(kind: str, reader: str) -> None:
+    """Read references of ``kind`` with ``reader`` ("module:function", called with the name)."""
+    _SECRET_SOURCES[kind] = reader
+
+
+def _read_prefect_secret(name: str) -> str:
+    import importlib
+
+    module_name, _, attr = _SECRET_SOURCES["prefect_secret"].partition(":")
+    reader = getattr(importlib.import_module(module_name), attr)
+    value: str = reader(name)
     return value

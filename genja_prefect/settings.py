@@ -117,7 +117,7 @@ class PrefectConfig(_Section):
       it off makes each host ~40 % cheaper for the Prefect server to store.
     - ``tune_ephemeral_server``: when no ``PREFECT_API_URL`` is set, Prefect starts a temporary
       server for the process; genja-prefect starts it with batched event writes
-      (``genja_prefect.prefect_events.FAST_INGEST_SERVER_ENV``; Prefect's default writes each
+      (``genja_prefect.prefect.server.FAST_INGEST_SERVER_ENV``; Prefect's default writes each
       task-run event in its own transaction). Values set in the environment or the Prefect
       profile win. No effect on a server you run yourself: set the same variables there.
     """

@@ -111,7 +111,7 @@ def test_flow_subflows_task_runs_tags_artifacts_and_logs() -> None:
         assert r3.state.is_failed() and "show version failed" in r3.state.message
         assert r1.state.is_completed()
         # artifacts: a table per root task with one row per host
-        from genja_prefect.rerun import read_run_artifacts
+        from genja_prefect.prefect.artifacts import read_run_artifacts
 
         arts = read_run_artifacts(client, [subs[0].id])
         table = next(a for a in arts if a.type == "table")
@@ -308,7 +308,7 @@ def test_processors_run_between_the_prefect_states_they_mirror() -> None:
     assert results["r1"].summary == "saved r1 (audited) [final]"
     assert results["r2"].status == "passed" and "audit store down" in results["r2"].warnings[0]
 
-    from genja_prefect.rerun import read_run_artifacts
+    from genja_prefect.prefect.artifacts import read_run_artifacts
 
     with _client() as client:
         (outer,) = _flow_runs_of_flow(client, "genja-run-stamped")
@@ -320,3 +320,76 @@ def test_processors_run_between_the_prefect_states_they_mirror() -> None:
     assert runs["stamped@r1"].state.message == "saved r1 (audited)"
     assert runs["stamped@r2"].state.is_completed() and runs["stamped@r2"].state.message == "saved r2"
     assert {r["host"]: r["summary"] for r in rows} == {"r1": "saved r1 (audited) [final]", "r2": "saved r2"}
+
+
+def test_the_threaded_runners_run_task_is_what_runs() -> None:
+    # The built-in runner is a plugin like any other: replacing "threaded" with a subclass
+    # shows the engine calls its run_task for each root task (no special case around it).
+    from genja_prefect.runners.threaded import ThreadedRunner
+
+    calls: list[tuple[str, int]] = []
+
+    class CountingThreaded(ThreadedRunner):
+        def run_task(self, task, hosts, connection_resolver, runner_config, max_depth):  # type: ignore[no-untyped-def]
+            calls.append((task.name, len(hosts)))
+            return super().run_task(task, hosts, connection_resolver, runner_config, max_depth)
+
+    @task(name="noop")
+    class Noop:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult(summary="ok")
+
+    pm = genja_lib.PluginManager(discover=False)
+    pm.register_plugin(CountingThreaded())
+    genja = genja_lib.Genja.from_hosts({f"h{i}": {} for i in range(5)}, settings={"prefect": {"enabled": False}}, plugin_manager=pm)
+    results = genja.run_tasks([Noop, Noop])
+    assert calls == [("noop", 5), ("noop", 5)]
+    assert all(len(r.passed_hosts) == 5 for r in results)
+
+
+def test_a_run_tasks_runner_gets_a_subflow_per_root_task_with_its_hosts() -> None:
+    # A runner scheduling the whole task list itself (interleaving root tasks host by host)
+    # still shows one subflow per root task, each holding its own hosts' task runs.
+    from genja_prefect.runner import BatchRunnerPluginBase
+
+    class Interleaving(BatchRunnerPluginBase):
+        name = "interleaving"
+
+        def run_tasks(self, tasks, hosts, connection_resolver, runner_config, max_depth):  # type: ignore[no-untyped-def]
+            out = [genja_lib.TaskResults(t.name) for t in tasks]
+            for host in hosts.values():
+                for tree, t in zip(out, tasks):
+                    tree.merge(t.run_on_host(host, connection_resolver=connection_resolver, max_depth=max_depth))
+            return out
+
+    @task(name="first_root")
+    class First:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            return TaskSuccessResult(summary="one")
+
+    @task(name="second_root")
+    class Second:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            if host.id == "h1":
+                return TaskFailureResult(message="boom", kind="command")
+            return TaskSuccessResult(summary="two")
+
+    pm = genja_lib.PluginManager(discover=False)
+    pm.register_plugin(Interleaving())
+    genja = genja_lib.Genja.from_hosts(
+        {f"h{i}": {} for i in range(3)},
+        settings={"runner": {"plugin": "interleaving"}, "prefect": {"flow_name": "genja-run-interleaving"}},
+        plugin_manager=pm,
+    )
+    results = genja.run_tasks([First, Second])
+    assert results[1].failed_hosts == ["h1"]
+    with _client() as client:
+        (outer,) = _flow_runs_of_flow(client, "genja-run-interleaving")
+        subs = {s.name.split(" (")[0]: s for s in _subflows(client, outer.id)}
+        assert set(subs) == {"first_root", "second_root"}
+        assert subs["first_root"].state.is_completed() and subs["second_root"].state.is_completed()
+        first = _task_runs(client, subs["first_root"].id, 3)
+        second = _task_runs(client, subs["second_root"].id, 3)
+        assert sorted(r.name for r in first) == ["first_root@h0", "first_root@h1", "first_root@h2"]
+        assert sorted(r.name for r in second) == ["second_root@h0", "second_root@h1", "second_root@h2"]
+        assert next(r for r in second if r.name == "second_root@h1").state.is_failed()

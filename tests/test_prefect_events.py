@@ -14,8 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
-from genja_prefect.prefect_events import FAST_INGEST_SERVER_ENV, EventSender, tune_ephemeral_server
-from genja_prefect.prefect_runs import HostRunRecorder
+from genja_prefect.prefect.events import EventSender
+from genja_prefect.prefect.server import FAST_INGEST_SERVER_ENV, tune_ephemeral_server
+from genja_prefect.prefect.task_runs import HostRunRecorder
 
 
 class _Response:

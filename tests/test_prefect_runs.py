@@ -16,7 +16,7 @@ from uuid import UUID
 
 import pytest
 
-from genja_prefect.prefect_runs import (
+from genja_prefect.prefect.task_runs import (
     HostRun,
     HostRunRecorder,
     NoFlowRunError,

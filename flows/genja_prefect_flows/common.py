@@ -132,7 +132,7 @@ def call(connection: Any, method: str, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"connection {type(connection).__name__} has no method {method}()")
     result = fn(*args, **kwargs)
     if inspect.isawaitable(result):
-        from genja_prefect.execution import current_env
+        from genja_prefect.engine.execution import current_env
 
         env = current_env()
         if env is None:

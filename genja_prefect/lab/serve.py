@@ -33,7 +33,7 @@ from genja_prefect.lab.errors import LabError
 from genja_prefect.lab.lab import Lab
 from genja_prefect.lab.lab_inventory import atomic_write
 
-log = logging.getLogger("genja_prefect.lab")
+log = logging.getLogger(__name__)
 
 
 def serve(directory: Path, counts: dict[str, int], username: str, password: str) -> None:

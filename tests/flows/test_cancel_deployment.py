@@ -16,7 +16,7 @@ children lead sessions of their own (each on its own pty), so neither signal rea
 end when the run's process closes their sessions or dies. Two device behaviours:
 
 - ``hung``: the devices never answer, so the hosts in flight never finish: after
-  ``genja_prefect.dispatch.CANCEL_GRACE_S`` (20 s, below Prefect's 30 s) the engine stops
+  ``genja_prefect.engine.dispatch.CANCEL_GRACE_S`` (20 s, below Prefect's 30 s) the engine stops
   waiting for them, marks their task runs and the subflow Cancelled and the process exits (or
   is killed at 30 s); no host got its facts;
 - ``slow``: the devices answer 10 s after the cancel, within the grace: hosts not started are

@@ -14,7 +14,7 @@ import pytest
 
 import genja_prefect
 from genja_prefect import InventoryError, PluginManager, SettingsError
-from genja_prefect.cli import main as cli_main
+from genja_prefect.cli.main import main as cli_main
 from genja_prefect.connection import (
     ConnectionBase,
     ConnectionKey,

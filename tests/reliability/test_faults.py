@@ -251,7 +251,7 @@ def test_max_connection_attempts_and_exponential_backoff(
     settings = {"prefect": {"enabled": False},
                 "runner": {"max_connection_attempts": 4, "connection_backoff_ms": 10}}
     hosts = {"sim-ios1": lab_ssh(rel_lab, "sim-ios1"), "gone": ssh_host(closed_port)}
-    with caplog.at_level(logging.INFO, logger="genja_prefect.connections"):
+    with caplog.at_level(logging.INFO, logger="genja_prefect.engine.resolver"):
         results = make_genja(hosts, plugin_manager, settings).run_task(CliProbe)
     one_result_per_host(results, hosts)
     assert results["sim-ios1"].status == "passed"

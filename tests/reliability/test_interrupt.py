@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from genja_prefect import PluginManager
-from genja_prefect.execution import current_env, observe_progress
+from genja_prefect.engine.execution import current_env, observe_progress, stop_observing_progress
 from genja_prefect.lab.lab import Lab
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
 
@@ -93,9 +93,7 @@ def interrupted_run(lab: Lab, plugin_manager: PluginManager, settings: dict[str,
     finally:
         interrupter.release.set()
         interrupter.thread.join()
-        from genja_prefect.execution import _progress
-
-        _progress.reset(token)
+        stop_observing_progress(token)
     assert interrupter.error is None, interrupter.error
     probe.assert_clean()  # the sessions of the hosts in flight were closed
     return {"seen": seen, "in_flight": list(interrupter.in_flight)}
@@ -176,14 +174,12 @@ def test_a_host_in_the_first_worker_thread_still_finishes_after_an_interrupt(sig
         {"a": {}, "b": {}, "c": {}}, settings={"prefect": {"enabled": False}, "runner": {"worker_count": 2}}
     )
     seen: list[str] = []
-    from genja_prefect.execution import _progress
-
     token = observe_progress(lambda task_name, host_id, result: seen.append(f"{host_id}:{result.status}"))
     try:
         with pytest.raises(KeyboardInterrupt):
             genja.run_task(FirstThreadSlow)
     finally:
-        _progress.reset(token)
+        stop_observing_progress(token)
     # when run_task gave the interrupt back, the host in flight in the first thread had finished
     assert "a" in finished and "a:passed" in seen, (finished, seen)
     assert "c:skipped" in seen  # not started before the interrupt: skipped as cancelled

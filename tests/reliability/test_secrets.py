@@ -7,7 +7,7 @@ the inventory (host, defaults and ``connection_options``), ``{"env": NAME}`` and
 unique password is the wrong one of three hosts, so the authentication error paths of
 scrapli, ncclient/paramiko and httpx run too; one host refuses the connection. The job runs
 with Prefect on: from Python, from ``genja_prefect.cli.main`` (``--json`` and the table), from
-``python -m genja_prefect.cli`` and the ``genja-prefect`` console script, the last two with
+``python -m genja_prefect.cli.main`` and the ``genja-prefect`` console script, the last two with
 every Python logger at DEBUG on stderr; the libraries' loggers also go to the Prefect API.
 
 Searched: Python logs at DEBUG (every logger: genja_prefect, scrapli, ncclient, paramiko,
@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 import genja_prefect
-from genja_prefect.cli import main as cli_main
+from genja_prefect.cli.main import main as cli_main
 from genja_prefect.lab.lab import Lab
 
 from . import prefect_api as api
@@ -232,7 +232,7 @@ def test_no_secret_anywhere(
                PREFECT_LOGGING_ROOT_LEVEL="DEBUG", PREFECT_LOGGING_HANDLERS_API_LEVEL="INFO",
                PREFECT_LOGGING_EXTRA_LOGGERS="genja_prefect,genja_prefect_scrapli,genja_prefect_ncclient,"
                                              "genja_prefect_restconf,genja_rel,scrapli,ncclient,paramiko")
-    for command in ([sys.executable, "-m", "genja_prefect.cli", "run", target, "--settings", str(settings), "--json"],
+    for command in ([sys.executable, "-m", "genja_prefect.cli.main", "run", target, "--settings", str(settings), "--json"],
                     [console_script(), "run", target, "--settings", str(settings)]):
         proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
         assert proc.returncode == 1, proc.stderr[-3000:]

@@ -5,7 +5,7 @@ Prefect's own subflow call (a ``@flow`` called inside a flow) costs ~0.2-0.35 s 
 engine's context and hooks machinery, and retries with multi-second backoff whenever a
 SQLite-backed server answers 503 because its event recorder holds the database (which it does
 right after a root task's host runs were posted). A root task needs none of that -- its hosts
-are recorded by :class:`~genja_prefect.prefect_runs.HostRunRecorder` -- so
+are recorded by :class:`~genja_prefect.prefect.task_runs.HostRunRecorder` -- so
 :class:`SubflowPlan` creates the same objects Prefect would, directly:
 
 1. when the run starts (the database is quiet then), for every root task: a tracking task run
@@ -30,7 +30,7 @@ from uuid import UUID
 
 import orjson
 
-logger = logging.getLogger("genja_prefect.prefect")
+logger = logging.getLogger(__name__)
 
 _FLOW_IDS: dict[tuple[str, str], str] = {}
 _LOCK = threading.Lock()

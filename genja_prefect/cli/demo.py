@@ -39,8 +39,8 @@ def run_demo(directory: Path, workers: int = 10) -> int:
         from genja_prefect_flows import backup_configs, collect_facts
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise GenjaError(f"the ready-made flows are not installed ({exc})") from None
-    from genja_prefect.prefect_events import tune_ephemeral_server
-    from genja_prefect.progress import print_summary
+    from genja_prefect.prefect.server import tune_ephemeral_server
+    from genja_prefect.cli.progress import print_summary
 
     # The ready-made flows are Prefect flows: the temporary server starts with the first one,
     # before the engine could tune it. And the demo's traffic stays on 127.0.0.1: no

@@ -1,8 +1,10 @@
-"""The engine: one ``run_tasks`` call, from the first root task to the last closed connection.
+"""The run loop: one ``run_tasks`` call, from the first root task to the last closed connection.
 
-Without Prefect (``settings.prefect.enabled: false``) it runs the root tasks directly. With
-Prefect (the default) :mod:`genja_prefect.prefect_engine` wraps the same steps in a flow run,
-a subflow per root task and a Prefect task run per host (or per batch of hosts).
+Each root task goes to the configured runner plugin's ``run_task`` (or the whole list to a
+runner's ``run_tasks``). An orchestrator -- the Prefect adapter -- observes host executions
+through :class:`~genja_prefect.engine.execution.HostRunHooks` and wraps root tasks with a
+:data:`RootWrapper` (a subflow each); :func:`run_plain` takes both, and the engine never imports
+the orchestrator.
 """
 
 from __future__ import annotations
@@ -13,18 +15,29 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from genja_prefect.bridge import AsyncBridge
-from genja_prefect.definition import TaskDefinition
-from genja_prefect.dispatch import run_serial, run_threaded
-from genja_prefect.execution import ExecutionEnv, HostRunHooks, _call_hooks, set_current_env, _current_env
-from genja_prefect.resolver import TaskConnectionResolver
+from genja_prefect.engine.bridge import AsyncBridge
+from genja_prefect.engine.execution import (
+    ExecutionEnv,
+    HostRunHooks,
+    call_processor_hooks,
+    reset_current_env,
+    set_current_env,
+)
+from genja_prefect.engine.resolver import TaskConnectionResolver
 from genja_prefect.results import RunResults, TaskResults
-from genja_prefect.runner import BatchRunnerPluginBase, RunnerPluginBase, _BuiltinRunner
+from genja_prefect.runner import BatchRunnerPluginBase, RunnerPluginBase
 
 if TYPE_CHECKING:
+    from genja_prefect.definition import TaskDefinition
     from genja_prefect.runtime import Genja
 
-logger = logging.getLogger("genja_prefect.engine")
+#: ``wrapper(task, run_root)`` runs one root task (``run_root()``) inside whatever the
+#: orchestrator wraps it in (a Prefect subflow) and returns its results.
+RootWrapper = Callable[["TaskDefinition", Callable[[], TaskResults]], TaskResults]
+#: ``wrapper(tasks, run_all)`` does the same for a runner that runs the whole task list itself.
+RootsWrapper = Callable[[Sequence["TaskDefinition"], Callable[[], list[TaskResults]]], list[TaskResults]]
+
+logger = logging.getLogger(__name__)
 
 
 _configured: set[tuple[Any, ...]] = set()
@@ -55,7 +68,7 @@ def configure_logging(config: Any, base_dir: Any) -> None:
         root.addHandler(handler)
 
 
-def prepare(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> ExecutionEnv:
+def prepare(runtime: "Genja", tasks: Sequence["TaskDefinition"], max_depth: int) -> ExecutionEnv:
     """Check the plugins the run needs (before any host is touched) and build its environment."""
     manager = runtime.plugin_manager
     manager.get("runner", runtime.settings.runner.plugin)
@@ -64,7 +77,7 @@ def prepare(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -
             for name in definition.info.processors:
                 manager.get("processor", name)
     env = make_env(runtime.inventory, manager, runtime.settings.runner, max_depth)
-    env._host_views.update(runtime._host_views())
+    env.add_host_views(runtime.host_views())
     return env
 
 
@@ -108,30 +121,21 @@ def _overrides_run_tasks(runner: RunnerPluginBase) -> bool:
 def run_root(
     env: ExecutionEnv,
     runtime: "Genja",
-    task: TaskDefinition,
+    task: "TaskDefinition",
     host_ids: list[str],
 ) -> TaskResults:
-    """Run one root task on the selected hosts with the configured runner."""
+    """Run one root task on the selected hosts with the configured runner plugin."""
     settings = runtime.settings
     processors = env.processors(task)
     warnings: list[str] = []
     if processors:
-        _call_hooks(env, processors, "task_started", (task.info, list(host_ids)), warnings)
+        call_processor_hooks(env, processors, "task_started", (task.info, list(host_ids)), warnings)
     runner = runtime.plugin_manager.get("runner", settings.runner.plugin)
-    if isinstance(runner, _BuiltinRunner):
-        if runner.serial:
-            results = run_serial(env, task, host_ids)
-        else:
-            workers = settings.runner.effective_worker_count(len(host_ids))
-            results = run_threaded(env, task, host_ids, workers)
-    else:
-        hosts = {h: env.host(h) for h in host_ids}
-        results = _call_maybe_async(
-            runner.run_task, task, hosts, env.resolver, settings.runner, env.max_depth
-        )
-        results = _check_results(results, task.name, runner)
+    hosts = {h: env.host(h) for h in host_ids}
+    results = _call_maybe_async(runner.run_task, task, hosts, env.resolver, settings.runner, env.max_depth)
+    results = _check_results(results, task.name, runner)
     if processors:
-        _call_hooks(env, processors, "task_completed", (task.info, results), warnings)
+        call_processor_hooks(env, processors, "task_completed", (task.info, results), warnings)
     for text in warnings:
         logger.warning(text)
     return results
@@ -152,12 +156,13 @@ def _check_results(results: Any, task_name: str, runner: Any) -> TaskResults:
 
 def run_plain(
     runtime: "Genja",
-    tasks: Sequence[TaskDefinition],
+    tasks: Sequence["TaskDefinition"],
     max_depth: int,
     hooks: HostRunHooks | None = None,
-    root_wrapper: Callable[[TaskDefinition, Callable[[], TaskResults]], TaskResults] | None = None,
+    root_wrapper: RootWrapper | None = None,
+    roots_wrapper: RootsWrapper | None = None,
 ) -> RunResults:
-    """Run root tasks in order. ``root_wrapper`` lets the Prefect engine wrap each in a subflow."""
+    """Run root tasks in order; the wrappers let an orchestrator wrap each in a subflow."""
     env = prepare(runtime, tasks, max_depth)
     env.hooks = hooks
     host_ids = runtime.host_ids()
@@ -166,28 +171,25 @@ def run_plain(
         runner = runtime.plugin_manager.get("runner", runtime.settings.runner.plugin)
         if _overrides_run_tasks(runner):
             hosts = {h: env.host(h) for h in host_ids}
-            out = _call_maybe_async(
-                runner.run_tasks, list(tasks), hosts, env.resolver, runtime.settings.runner, max_depth
-            )
-            return RunResults(_check_results(r, t.name, runner) for r, t in zip(out, tasks))
+
+            def run_all() -> list[TaskResults]:
+                # The runner interleaves root tasks as it likes: connections close when the run ends.
+                out = _call_maybe_async(
+                    runner.run_tasks, list(tasks), hosts, env.resolver, runtime.settings.runner, max_depth
+                )
+                return [_check_results(r, t.name, runner) for r, t in zip(out, tasks)]
+
+            return RunResults(roots_wrapper(tasks, run_all) if roots_wrapper else run_all())
         results = RunResults()
         for index, task in enumerate(tasks):
-            def one(task: TaskDefinition = task, last: bool = index == len(tasks) - 1) -> TaskResults:
+            def one(task: "TaskDefinition" = task, last: bool = index == len(tasks) - 1) -> TaskResults:
                 env.close_after_host = last
                 return run_root(env, runtime, task, host_ids)
 
             results.append(root_wrapper(task, one) if root_wrapper else one())
         return results
     finally:
-        _current_env.reset(token)
+        reset_current_env(token)
         finish(env)  # close errors were logged by the resolver
 
 
-def run(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
-    """Entry point used by ``Genja.run_tasks``: with or without Prefect per the settings."""
-    configure_logging(runtime.settings.logging, runtime.settings.base_dir)
-    if not runtime.settings.prefect.enabled:
-        return run_plain(runtime, tasks, max_depth)
-    from genja_prefect.prefect_engine import run_with_prefect
-
-    return run_with_prefect(runtime, tasks, max_depth)

@@ -1,7 +1,7 @@
 """The Prefect side of the engine: a flow run per ``run_tasks``, a subflow per root task, a
 Prefect task run per host execution (or per batch of hosts), and artifacts per root task.
 
-Mapping (see DESIGN.md section 2):
+Mapping (docs/architecture.md, "How a run maps onto Prefect"):
 
 - ``run_tasks(tasks)`` is one flow run of the flow ``settings.prefect.flow_name``
   (``genja-run``), named after the job. Called inside a running Prefect flow (e.g. one of the
@@ -25,7 +25,6 @@ artifact rows.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,22 +32,31 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from genja_prefect.definition import TaskDefinition
-from genja_prefect.engine import run_plain
-from genja_prefect.prefect_events import tune_ephemeral_server
-from genja_prefect.prefect_runs import HostRunRecorder, flow_heartbeats_disabled
-from genja_prefect.prefect_subflows import RootSubflow, SubflowPlan
+from genja_prefect.engine.loop import run_plain
+from genja_prefect.prefect import artifacts
+from genja_prefect.prefect.naming import (
+    batch_run_name,
+    batch_task_key,
+    host_run_name,
+    host_state_message,
+    host_tags,
+    host_task_key,
+    run_name,
+    subflow_run_name,
+)
+from genja_prefect.prefect.server import tune_ephemeral_server
+from genja_prefect.prefect.subflows import RootSubflow, SubflowPlan
+from genja_prefect.prefect.task_runs import HostRunRecorder, flow_heartbeats_disabled
 from genja_prefect.results import HostTaskResult, RunResults, TaskResults
 from genja_prefect.task import Host
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
 
-    from genja_prefect.dask_runner import DaskRun
     from genja_prefect.runtime import Genja
 
-logger = logging.getLogger("genja_prefect.prefect")
+logger = logging.getLogger(__name__)
 
-_SLUG = re.compile(r"[^a-z0-9-]+")
 _ACTIVE: dict[str, Callable[[], TaskResults]] = {}
 
 
@@ -56,41 +64,22 @@ def _enter(token: str) -> TaskResults:
     return _ACTIVE[token]()
 
 
-def _slug(text: str) -> str:
-    return _SLUG.sub("-", text.lower()).strip("-") or "task"
-
-
-def host_tags(host: Host) -> list[str]:
-    """The Prefect tags of a host's task run."""
-    tags = [f"host:{host.id}"]
-    if host.platform:
-        tags.append(f"platform:{host.platform}")
-    tags.extend(f"group:{g}" for g in host.groups)
-    return tags
-
-
-def _state_message(result: HostTaskResult) -> str:
-    if result.status == "failed":
-        return f"failed ({result.kind.value}): {result.message}"  # type: ignore[union-attr]
-    if result.status == "skipped":
-        return f"skipped ({result.reason})"  # type: ignore[union-attr]
-    return result.summary or "passed"  # type: ignore[union-attr]
-
-
 class PrefectHooks:
-    """Records host executions as Prefect task runs of the current root task's subflow."""
+    """Records host executions as Prefect task runs of their root task's subflow."""
 
     def __init__(self, mode: str, batch_size: int) -> None:
         self.mode = mode
         self.batch_size = batch_size
         self.recorder: HostRunRecorder | None = None
         self.last_recorder: HostRunRecorder | None = None
+        self._by_task: dict[str, HostRunRecorder] = {}
         self._batches: dict[int, list[Any]] = {}
         self._index: dict[str, int] = {}
         self._sizes: dict[int, int] = {}
 
     def begin_root(self, recorder: HostRunRecorder, task: TaskDefinition, host_ids: Sequence[str]) -> None:
         self.recorder = recorder
+        self._by_task[task.name] = recorder
         self._batches = {}
         if self.mode == "batch":
             self._index = {h: i // self.batch_size for i, h in enumerate(host_ids)}
@@ -100,11 +89,14 @@ class PrefectHooks:
             self._lock = threading.Lock()
 
     def host_started(self, task: TaskDefinition, host: Host) -> Any:
-        recorder = self.recorder
+        # A runner scheduling the whole task list (run_tasks) interleaves root tasks: each
+        # host execution goes to its own root task's subflow.
+        recorder = self._by_task.get(task.name, self.recorder)
         if recorder is None:
             return None
         if self.mode != "batch":
-            return recorder.start(f"{task.name}@{host.id}", task_key=f"genja.{task.name}", tags=host_tags(host))
+            run = recorder.start(host_run_name(task.name, host.id), task_key=host_task_key(task.name), tags=host_tags(host))
+            return (recorder, run)
         batch = self._index.get(host.id, -1)
         with self._lock:
             entry = self._batches.get(batch)
@@ -112,39 +104,40 @@ class PrefectHooks:
                 first = batch * self.batch_size + 1
                 last = first + self._sizes.get(batch, 1) - 1
                 run = recorder.start(
-                    f"{task.name}@batch-{batch + 1} (hosts {first}-{last})",
-                    task_key=f"genja.{task.name}.batch",
+                    batch_run_name(task.name, batch + 1, first, last),
+                    task_key=batch_task_key(task.name),
                     tags=[f"batch:{batch + 1}"],
                 )
                 entry = self._batches[batch] = [run, 0, 0]  # run, done, failed
         recorder.logger(entry[0]).debug("host %s started", host.id)
-        return batch
+        return (recorder, batch)
 
     def host_context(self, token: Any) -> Any:
         """Inside a host's per-host task run, ``prefect.get_run_logger()`` logs to that run."""
-        if self.recorder is None or token is None or self.mode == "batch":
+        if token is None or self.mode == "batch":
             return nullcontext()
-        return self.recorder.context(token)
+        recorder, run = token
+        return recorder.context(run)
 
     def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None:
-        recorder = self.recorder
-        if recorder is None or token is None:
+        if token is None:
             return
+        recorder, key = token
         failed = result.status == "failed"
         if self.mode != "batch":
-            message = _state_message(result)
+            message = host_state_message(result)
             if failed:
-                recorder.logger(token).warning("%s", message)
+                recorder.logger(key).warning("%s", message)
             cancelled = result.status == "skipped" and result.reason == "cancelled"  # type: ignore[union-attr]
-            recorder.finish(token, ok=not failed, message=message, cancelled=cancelled)
+            recorder.finish(key, ok=not failed, message=message, cancelled=cancelled)
             return
         with self._lock:
-            entry = self._batches[token]
+            entry = self._batches[key]
             entry[1] += 1
             entry[2] += int(failed)
-            complete = entry[1] == self._sizes.get(token, 0)
+            complete = entry[1] == self._sizes.get(key, 0)
         if failed:
-            recorder.logger(entry[0]).warning("%s: %s", host.id, _state_message(result))
+            recorder.logger(entry[0]).warning("%s: %s", host.id, host_state_message(result))
         if complete:
             done, nfailed = entry[1], entry[2]
             recorder.finish(
@@ -152,48 +145,6 @@ class PrefectHooks:
                 ok=nfailed < done,
                 message=f"{done} hosts, {nfailed} failed",
             )
-
-
-def _publish_artifacts(task: TaskDefinition, results: TaskResults, create: Callable[[str, str, Any, str], Any]) -> None:
-    """A table (one row per host) and a markdown summary for a root task.
-
-    ``create(key, type, data, description)`` creates one artifact on the root task's subflow run.
-    """
-    rows = [
-        {
-            "host": host_id,
-            "status": r.status,
-            "summary": getattr(r, "summary", None) or getattr(r, "message", None) or getattr(r, "reason", "") or "",
-            "changed": bool(getattr(r, "changed", False)),
-            "failure_kind": r.kind.value if r.status == "failed" else "",  # type: ignore[union-attr]
-        }
-        for host_id, r in results.hosts.items()
-    ]
-    key = f"genja-{_slug(task.name)}"
-    create(key, "table", rows, f"Per-host results of {task.name}")
-    summary = results.task_summary()
-    lines = [
-        f"# {task.name}",
-        "",
-        f"- hosts: {len(results.hosts)} ({results.host_summary()})",
-        f"- whole tree (sub-tasks included): {summary.tasks} task(s), {summary.hosts}",
-    ]
-    failed = results.failed_hosts
-    if failed:
-        lines += ["", "## Failed hosts", ""]
-        lines += [f"- `{h}`: {_state_message(results.hosts[h])}" for h in failed[:200]]
-        if len(failed) > 200:
-            lines.append(f"- ... and {len(failed) - 200} more")
-    create(f"{key}-summary", "markdown", "\n".join(lines), f"Summary of {task.name}")
-
-
-def _prefect_artifact(key: str, artifact_type: str, data: Any, description: str) -> None:
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
-    if artifact_type == "table":
-        create_table_artifact(table=data, key=key, description=description)
-    else:
-        create_markdown_artifact(markdown=data, key=key, description=description)
 
 
 def _final_state(results: RunResults) -> Any:
@@ -207,27 +158,53 @@ def _final_state(results: RunResults) -> Any:
     return Completed(message=message, data=results)
 
 
-def _run_root_on_dask(dask: "DaskRun", runtime: "Genja", task: TaskDefinition, host_ids: Sequence[str]) -> TaskResults:
-    """A root task with processors' task hooks here and host executions on Dask workers."""
-    from genja_prefect.execution import _call_hooks, current_env
-
-    env = current_env()
-    assert env is not None
-    processors = env.processors(task)
-    warnings: list[str] = []
-    if processors:
-        _call_hooks(env, processors, "task_started", (task.info, list(host_ids)), warnings)
-    results = dask.run_root(task, host_ids, runtime._host_views())
-    if processors:
-        _call_hooks(env, processors, "task_completed", (task.info, results), warnings)
-    for text in warnings:
-        logger.warning(text)
-    return results
-
-
 def _root_message(results: TaskResults) -> tuple[bool, str]:
     total, failed = len(results.hosts), len(results.failed_hosts)
     return (not total or failed < total), f"{total} hosts: {results.host_summary()}"
+
+
+class _SubflowRoot:
+    """A root task in its pre-created subflow run: Running when opened, then final."""
+
+    def __init__(
+        self, sub: RootSubflow, runtime: "Genja", task: TaskDefinition, host_ids: Sequence[str], hooks: PrefectHooks
+    ) -> None:
+        self.sub, self.task, self.hooks = sub, task, hooks
+        self.artifacts = runtime.settings.prefect.artifacts
+        sub.start()
+        # Running -> Completed/Failed only: a Pending state per host would add a third to what
+        # the server must ingest, for no information (the host starts the moment it is recorded).
+        # Coalesced: a host done before its Running event was sent is recorded with one event.
+        self.recorder = HostRunRecorder(
+            sub.id,
+            flow_run_name=sub.run_name,
+            flow_id=sub.flow_id,
+            flow_name=task.name,
+            record_pending=False,
+            coalesce=True,
+            tag_resources=runtime.settings.prefect.tag_events,
+        )
+        hooks.begin_root(self.recorder, task, host_ids)
+
+    def fail(self, exc: BaseException) -> None:
+        # Ctrl-C, or Prefect cancelling the run (SIGTERM turned into an exception): what is
+        # still running is cancelled, not failed; an error in the engine fails the subflow.
+        interrupted = not isinstance(exc, Exception)
+        why = "the run was cancelled" if interrupted else f"the root task raised {type(exc).__name__}"
+        self.recorder.close(message=f"{why} before this host finished", timeout=0, cancelled=interrupted)
+        self.hooks.last_recorder = self.recorder
+        if interrupted:
+            self.sub.cancel(message=f"{why} while hosts were running")
+
+    def complete(self, results: TaskResults) -> None:
+        # Hand over what is left without waiting: the next root task starts at once, and the
+        # run waits for delivery once, at its end (see run_with_prefect).
+        self.recorder.close(message="the run stopped before this host finished", timeout=0)
+        self.hooks.last_recorder = self.recorder
+        if self.artifacts:
+            artifacts.publish(self.task, results, self.sub.create_artifact)
+        ok, message = _root_message(results)
+        self.sub.finish(ok=ok, message=message)
 
 
 def _run_root_subflow(
@@ -239,40 +216,13 @@ def _run_root_subflow(
     run_root: Callable[[], TaskResults],
 ) -> TaskResults:
     """Run a root task in its pre-created subflow run."""
-    sub.start()
-    # Running -> Completed/Failed only: a Pending state per host would add a third to what
-    # the server must ingest, for no information (the host starts the moment it is recorded).
-    # Coalesced: a host done before its Running event was sent is recorded with one event.
-    recorder = HostRunRecorder(
-        sub.id,
-        flow_run_name=sub.run_name,
-        flow_id=sub.flow_id,
-        flow_name=task.name,
-        record_pending=False,
-        coalesce=True,
-        tag_resources=runtime.settings.prefect.tag_events,
-    )
-    hooks.begin_root(recorder, task, host_ids)
+    root = _SubflowRoot(sub, runtime, task, host_ids, hooks)
     try:
         results = run_root()
     except BaseException as exc:
-        # Ctrl-C, or Prefect cancelling the run (SIGTERM turned into an exception): what is
-        # still running is cancelled, not failed; an error in the engine fails the subflow.
-        interrupted = not isinstance(exc, Exception)
-        why = "the run was cancelled" if interrupted else f"the root task raised {type(exc).__name__}"
-        recorder.close(message=f"{why} before this host finished", timeout=0, cancelled=interrupted)
-        hooks.last_recorder = recorder
-        if interrupted:
-            sub.cancel(message=f"{why} while hosts were running")
+        root.fail(exc)
         raise
-    # Hand over what is left without waiting: the next root task starts at once, and the run
-    # waits for delivery once, at its end (see run_with_prefect).
-    recorder.close(message="the run stopped before this host finished", timeout=0)
-    hooks.last_recorder = recorder
-    if runtime.settings.prefect.artifacts:
-        _publish_artifacts(task, results, sub.create_artifact)
-    ok, message = _root_message(results)
-    sub.finish(ok=ok, message=message)
+    root.complete(results)
     return results
 
 
@@ -303,16 +253,16 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             return _run_root_subflow(subflows.pop(0), runtime, task, host_ids, hooks, run_root)
 
         def subflow_body() -> TaskResults:
-            results = _run_root_on_dask(dask, runtime, task, host_ids)
+            # The engine's root task (processors, then the ``dask`` runner plugin submitting
+            # each host as a Prefect task run to this subflow's DaskTaskRunner).
+            results = run_root()
             if config.artifacts:
-                _publish_artifacts(task, results, _prefect_artifact)
+                artifacts.publish(task, results, artifacts.create_in_current_run)
             return results
 
-        options: dict[str, Any] = {}
-        if dask is not None:
-            from prefect_dask.task_runners import DaskTaskRunner
+        from prefect_dask.task_runners import DaskTaskRunner
 
-            options["task_runner"] = DaskTaskRunner(address=dask.address)
+        options: dict[str, Any] = {"task_runner": DaskTaskRunner(address=dask.address)}
         token = uuid.uuid4().hex
         _ACTIVE[token] = subflow_body
 
@@ -323,7 +273,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
 
         subflow = flow(
             name=task.name,
-            flow_run_name=f"{task.name} ({len(host_ids)} hosts)",
+            flow_run_name=subflow_run_name(task.name, len(host_ids)),
             validate_parameters=False,
             log_prints=False,
             persist_result=False,
@@ -337,6 +287,24 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             _ACTIVE.pop(token, None)
         return state.result(raise_on_failure=True)
 
+    def roots_wrapper(
+        roots: Sequence[TaskDefinition], run_roots: Callable[[], list[TaskResults]]
+    ) -> list[TaskResults]:
+        # A runner scheduling the whole task list itself: every root task's subflow is open
+        # while it runs, and each host execution is recorded in its own root task's subflow.
+        opened = [
+            _SubflowRoot(subflows.pop(0), runtime, task, host_ids, hooks) for task in roots
+        ]
+        try:
+            out = run_roots()
+        except BaseException as exc:
+            for root in opened:
+                root.fail(exc)
+            raise
+        for root, results in zip(opened, out):
+            root.complete(results)
+        return out
+
     def run_all() -> RunResults:
         nonlocal dask
         if config.task_runner != "dask":
@@ -346,11 +314,13 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             assert parent is not None and parent.flow_run is not None
             with get_client(sync_client=True) as client:
                 plan = SubflowPlan(
-                    client, parent.flow_run.id, [t.name for t in tasks], lambda n: f"{n} ({len(host_ids)} hosts)"
+                    client, parent.flow_run.id, [t.name for t in tasks], lambda n: subflow_run_name(n, len(host_ids))
                 )
                 subflows[:] = plan.subflows
                 try:
-                    return run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper)
+                    return run_plain(
+                        runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper, roots_wrapper=roots_wrapper
+                    )
                 finally:
                     if hooks.last_recorder is not None and not hooks.last_recorder.flush(config.flush_timeout_s):
                         logger.warning(
@@ -359,12 +329,14 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
                             config.flush_timeout_s,
                         )
                     plan.close()
-        from genja_prefect.dask_runner import DaskRun, dask_cluster
+        from genja_prefect.prefect.dask import DaskRun, dask_cluster
 
+        on_dask = runtime.with_runner("dask")
         with dask_cluster(runtime, len(host_ids)) as address:
             dask = DaskRun(address, runtime, tasks, max_depth)
             try:
-                return run_plain(runtime, tasks, max_depth, hooks=None, root_wrapper=root_wrapper)
+                with dask.active():
+                    return run_plain(on_dask, tasks, max_depth, hooks=None, root_wrapper=root_wrapper)
             finally:
                 for text in dask.close():
                     logger.warning(text)
@@ -376,10 +348,9 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     if FlowRunContext.get() is not None:
         return run_all()
 
-    names = ", ".join(t.name for t in tasks) or "no tasks"
     outer = flow(
         name=config.flow_name,
-        flow_run_name=f"{names} on {len(host_ids)} hosts",
+        flow_run_name=run_name([t.name for t in tasks], len(host_ids)),
         validate_parameters=False,
         log_prints=False,
         persist_result=False,

@@ -12,7 +12,7 @@ message and log lines, inside the flow run the recorder belongs to.
 Example::
 
     from prefect import flow
-    from genja_prefect.prefect_runs import HostRunRecorder
+    from genja_prefect.prefect.task_runs import HostRunRecorder
 
     @flow
     def collect_facts():
@@ -24,7 +24,7 @@ Example::
         recorder.flush()                      # before the flow run ends
 
 How fast the server turns events into task-run rows is the server's business: an untuned
-SQLite server writes one task-run event per transaction (see :data:`FAST_INGEST_SERVER_ENV`).
+SQLite server writes one task-run event per transaction (see :data:`genja_prefect.prefect.server.FAST_INGEST_SERVER_ENV`).
 """
 
 from __future__ import annotations
@@ -39,17 +39,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 from uuid import UUID
 
-from genja_prefect.prefect_events import FAST_INGEST_SERVER_ENV, FINAL_STATE_TYPES, EventSender
+from genja_prefect.prefect.events import FINAL_STATE_TYPES, EventSender
 
 __all__ = [
-    "FAST_INGEST_SERVER_ENV",
     "HostRun",
     "HostRunRecorder",
     "NoFlowRunError",
     "flow_heartbeats_disabled",
 ]
 
-logger = logging.getLogger("genja_prefect.prefect_runs")
+logger = logging.getLogger(__name__)
 
 _MESSAGE_LIMIT = 100_000  # Prefect truncates state messages in events to this length
 _POLICY = {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": 0, "retry_delay": 0}
@@ -97,7 +96,7 @@ class HostRunRecorder:
 
     ``start`` and ``finish`` only build dicts and queue them; a shared background thread
     posts them to the Prefect API in batches. Delivery never raises into host work: a failed
-    post is logged (``genja_prefect.prefect_runs``) and counted in :attr:`dropped`.
+    post is logged (``genja_prefect.prefect.task_runs``) and counted in :attr:`dropped`.
 
     Args:
         flow_run_id: the flow run the task runs belong to; default: the current flow run.

@@ -13,15 +13,14 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from genja_prefect.bridge import AsyncBridge
+from genja_prefect.engine.bridge import AsyncBridge
 from genja_prefect.connection import CommandError, ConnectionOpenError
-from genja_prefect.definition import TaskDefinition
 from genja_prefect.errors import GenjaError, PluginError, SecretResolutionError
 from genja_prefect.inventory import Inventory
 from genja_prefect.plugins import PluginManager
-from genja_prefect.resolver import TaskConnectionResolver, classify_exception, redact
+from genja_prefect.engine.resolver import TaskConnectionResolver, classify_exception, redact
 from genja_prefect.results import (
     RESULT_TYPES,
     HostTaskResult,
@@ -33,7 +32,10 @@ from genja_prefect.results import (
 from genja_prefect.settings import RunnerConfig
 from genja_prefect.task import Host, TaskRuntimeContext
 
-logger = logging.getLogger("genja_prefect.execution")
+if TYPE_CHECKING:
+    from genja_prefect.definition import TaskDefinition
+
+logger = logging.getLogger(__name__)
 
 
 class HostRunHooks(Protocol):
@@ -68,6 +70,10 @@ class ExecutionEnv:
             view = self._host_views[host_id] = self.inventory.host_view(host_id)
         return view
 
+    def add_host_views(self, views: dict[str, Host]) -> None:
+        """Reuse host views the runtime already built (one ``Host`` object per host and run)."""
+        self._host_views.update(views)
+
     def processors(self, task: TaskDefinition) -> list[tuple[str, Any]]:
         """The processor plugins a task names, looked up once per run."""
         found = self._processors.get(task.name)
@@ -91,13 +97,30 @@ def observe_progress(listener: Any) -> contextvars.Token[Any]:
     return _progress.set(listener)
 
 
+def stop_observing_progress(token: contextvars.Token[Any]) -> None:
+    """Undo :func:`observe_progress`."""
+    _progress.reset(token)
+
+
 def current_env() -> ExecutionEnv | None:
     """The run's environment while the engine runs (used by ``TaskDefinition.run_on_host``)."""
     return _current_env.get()
 
 
 def set_current_env(env: ExecutionEnv | None) -> contextvars.Token[ExecutionEnv | None]:
+    """Make ``env`` the current run's environment (until :func:`reset_current_env`)."""
     return _current_env.set(env)
+
+
+def reset_current_env(token: contextvars.Token[ExecutionEnv | None]) -> None:
+    _current_env.reset(token)
+
+
+def cancellation() -> threading.Event:
+    """The current run's cancel flag (a runner sets it on Ctrl-C or cancel; hosts not yet
+    started then end skipped). Outside a run, a fresh flag."""
+    env = _current_env.get()
+    return env.cancelled if env is not None else threading.Event()
 
 
 class _HostConnector:
@@ -146,7 +169,7 @@ class _HostConnector:
 def _host_secrets(env: ExecutionEnv, host_id: str) -> list[str | None]:
     """Every password that could appear in a third-party message about this host."""
     values: list[str | None] = []
-    for item in env.inventory._chain(host_id):
+    for item in env.inventory.chain(host_id):
         secrets = [item.password, *(o.password for o in item.connection_options.values())]
         for secret in secrets:
             if secret is not None:
@@ -175,7 +198,7 @@ def failure_from_exception(exc: BaseException, secrets: Sequence[str | None] = (
     return TaskFailureResult(message=message, kind=kind, retryable=retryable, details=details)
 
 
-def _call_hooks(
+def call_processor_hooks(
     env: ExecutionEnv,
     processors: Sequence[tuple[str, Any]],
     hook: str,
@@ -276,10 +299,10 @@ def _run_node(
         procs = list({name: p for name, p in [*observers, *own]}.items())
         warnings: list[str] = []
         if procs:
-            _call_hooks(env, procs, "subtask_started", (sub.info, host), warnings)
+            call_processor_hooks(env, procs, "subtask_started", (sub.info, host), warnings)
         sub_result = _run_node(env, sub, host, node.sub_task(sub.name), depth + 1, observers)
         if procs:
-            _call_hooks(env, procs, "subtask_completed", (sub.info, host, sub_result), warnings)
+            call_processor_hooks(env, procs, "subtask_completed", (sub.info, host, sub_result), warnings)
         if warnings:
             sub_result.warnings.extend(warnings)
     return result
@@ -292,7 +315,7 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults
     token = env.hooks.host_started(task, host) if env.hooks is not None else None
     warnings: list[str] = []
     if processors:
-        _call_hooks(env, processors, "host_started", (task.info, host), warnings)
+        call_processor_hooks(env, processors, "host_started", (task.info, host), warnings)
     if env.cancelled.is_set():
         result: HostTaskResult = TaskSkipResult(reason="cancelled", message="the run was cancelled before this host started")
         tree.hosts[host.id] = result
@@ -302,7 +325,7 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults
     else:
         result = _run_node(env, task, host, tree, 0, processors)
     if processors:
-        _call_hooks(env, processors, "host_completed", (task.info, host, result), warnings)
+        call_processor_hooks(env, processors, "host_completed", (task.info, host, result), warnings)
     if warnings:
         result.warnings.extend(warnings)
     if env.hooks is not None:
@@ -313,6 +336,28 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults
             listener(task.name, host.id, result)
         except Exception:  # noqa: BLE001 - a display must never fail a host
             logger.debug("progress listener failed", exc_info=True)
+    return tree
+
+
+def execute_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults:
+    """A root task on one host inside a run: :func:`run_host`, never raising, and closing the
+    host's connections after its last root task of the run."""
+    try:
+        tree = run_host(env, task, host)
+    except Exception as exc:  # noqa: BLE001 - an engine bug must still leave one result per host
+        tree = TaskResults(task.name)
+        tree.hosts[host.id] = failure_from_exception(exc)
+    if env.close_after_host:
+        # The host's last root task of the run is done: free its sessions now rather than
+        # holding every session of the inventory open until the run ends.
+        try:
+            close_errors = env.resolver.close_host(host.id)
+        except Exception as exc:  # noqa: BLE001 - closing must never cost a host its result
+            close_errors = [f"closing the connections of '{host.id}' failed: {type(exc).__name__}: {exc}"]
+        for text in close_errors:
+            result = tree.hosts.get(host.id)
+            if result is not None:
+                result.warnings.append(text)
     return tree
 
 
@@ -330,7 +375,7 @@ def run_definition_on_host(
         if connection_resolver is not None and connection_resolver is not env.resolver:
             env = _with_resolver(env, connection_resolver)
         view = env.host(host) if isinstance(host, str) else host
-        return run_host(env, task, view)
+        return execute_host(env, task, view)
     if connection_resolver is None:
         inventory = Inventory.from_dict({host if isinstance(host, str) else host.id: {}})
         connection_resolver = TaskConnectionResolver(inventory, PluginManager(), RunnerConfig())

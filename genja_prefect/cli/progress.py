@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from genja_prefect.execution import _progress, observe_progress
+from genja_prefect.engine.execution import observe_progress, stop_observing_progress
 
 
 class LiveProgress:
@@ -53,7 +53,7 @@ class LiveProgress:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
-            _progress.reset(self._token)
+            stop_observing_progress(self._token)
 
 
 def _count(tree: dict[str, Any]) -> dict[str, int]:

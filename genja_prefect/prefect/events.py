@@ -23,51 +23,20 @@ from __future__ import annotations
 import atexit
 import contextvars
 import logging
-import os
 import queue
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import orjson
 
-__all__ = ["FAST_INGEST_SERVER_ENV", "FINAL_STATE_TYPES", "EventSender", "tune_ephemeral_server"]
+__all__ = ["FINAL_STATE_TYPES", "EventSender"]
 
-logger = logging.getLogger("genja_prefect.prefect_runs")
+logger = logging.getLogger(__name__)
 
 FINAL_STATE_TYPES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-
-#: Environment for a Prefect server (``prefect server start``, or the ephemeral one) that
-#: writes task-run events and events in batches of up to 500. Prefect's defaults write each
-#: task-run event in its own transaction (``batch_size=1``): ~15 host runs/s visible on this
-#: 2-core machine, against several hundred with these (bench/RESULTS.md). ``flush_interval``
-#: is how long a partial batch waits; the server casts it to ``int``: keep it >= 1.
-FAST_INGEST_SERVER_ENV: Mapping[str, str] = {
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
-}
-
-
-def tune_ephemeral_server() -> bool:
-    """Give the temporary server Prefect starts for this process :data:`FAST_INGEST_SERVER_ENV`.
-
-    Only when no API URL is configured (ephemeral mode), and only for variables the
-    environment does not set already. The server reads them when it starts, so this matters
-    before the process's first Prefect API call. Returns whether the process is in ephemeral mode.
-    """
-    from prefect.settings import get_current_settings
-
-    if get_current_settings().api.url:
-        return False
-    for name, value in FAST_INGEST_SERVER_ENV.items():
-        os.environ.setdefault(name, value)
-    return True
-
 
 @dataclass(slots=True, eq=False)  # hashed by identity: an item without a coalesce key is its own key
 class _Item:

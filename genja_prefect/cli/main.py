@@ -15,25 +15,16 @@ Errors are one line and a hint; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from genja_prefect.cli.jobs import CliError, job_registry, load_task
 from genja_prefect.errors import GenjaError
 
 EXIT_OK, EXIT_FAILED_HOSTS, EXIT_ERROR = 0, 1, 2
-
-
-class CliError(GenjaError):
-    """A usage problem, reported as one line plus a hint."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
@@ -73,42 +64,12 @@ def _runtime(args: argparse.Namespace) -> Any:
     return genja
 
 
-def _load_task(target: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    if module_name.endswith(".py"):
-        path = Path(module_name)
-        if not path.exists():
-            raise CliError(f"task file not found: {path}")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise CliError(f"cannot import '{module_name}': {exc}", hint="use module:TaskClass or path/to/file.py:TaskClass") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise CliError(f"'{module_name}' has no task '{attr}'") from None
-
-
-def _jobs() -> dict[str, Any]:
-    try:
-        flows = importlib.import_module("genja_prefect_flows")
-    except ImportError:
-        return {}
-    return dict(getattr(flows, "JOBS", {}))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from genja_prefect.progress import LiveProgress, print_summary
+    from genja_prefect.cli.progress import LiveProgress, print_summary
 
     params = _pairs(args.param, "param")
     if ":" in args.target:
-        task = _load_task(args.target)
+        task = load_task(args.target)
         genja = _runtime(args).with_run_parameters(cli="run", target=args.target, settings=str(args.settings),
                                                    filter=_pairs(args.filter, "filter"))
         with LiveProgress(enabled=not args.json and sys.stdout.isatty(), total=genja.host_count()):
@@ -116,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         if not Path(args.settings).exists():
             raise CliError(f"settings file not found: {args.settings}", hint="pass --settings PATH (or start the lab: genja-prefect lab up)")
-        jobs = _jobs()
+        jobs = job_registry()
         job = jobs.get(args.target)
         if job is None:
             names = ", ".join(sorted(jobs)) or "none installed"
@@ -161,7 +122,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     if args.host not in genja.inventory:
         raise CliError(f"unknown host '{args.host}'", hint="list them with: genja-prefect inventory list")
     host = genja.inventory.host_view(args.host)
-    plugins = sorted({p for item in genja.inventory._chain(args.host) for p in item.connection_options} | {"default"})
+    plugins = sorted({p for item in genja.inventory.chain(args.host) for p in item.connection_options} | {"default"})
     shown = {
         "id": host.id,
         "hostname": host.hostname,
@@ -226,18 +187,18 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from genja_prefect.demo import run_demo
+    from genja_prefect.cli.demo import run_demo
 
     return run_demo(Path(args.dir), workers=args.workers)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from genja_prefect.rerun import rerun_failed
+    from genja_prefect.cli.rerun import rerun_failed
 
     if not args.failed:
         raise CliError("rerun needs --failed (re-running every host is just `genja-prefect run` again)")
     trees = rerun_failed(args.run_id, settings_override=args.settings)
-    from genja_prefect.progress import print_summary
+    from genja_prefect.cli.progress import print_summary
 
     print_summary(trees)
     return EXIT_FAILED_HOSTS if any(_failed(t) for t in trees) else EXIT_OK

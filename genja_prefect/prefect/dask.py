@@ -1,7 +1,8 @@
 """Scale-out on Dask: host executions as Prefect task runs on Dask workers (prefect-dask).
 
 With ``settings.prefect.task_runner: dask`` each root task's subflow uses prefect-dask's
-``DaskTaskRunner``: every host execution is a Prefect task run ``TASK@HOST`` executed by
+``DaskTaskRunner`` and the run uses the ``dask`` runner plugin (:class:`DaskRunner`, through the
+same runner seam as ``threaded``): every host execution is a Prefect task run ``TASK@HOST`` executed by
 Prefect's own task engine in a Dask worker process, so it is retried, logged and shown like
 any Prefect task. The cluster is a ``LocalCluster`` of ``prefect.dask_workers`` processes, or
 the scheduler at ``prefect.dask_address`` (a cluster spanning machines).
@@ -14,8 +15,10 @@ closes it when the run ends (also on failure).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
+import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,14 +27,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from genja_prefect.definition import TaskDefinition
-from genja_prefect.execution import ExecutionEnv, run_host
+from genja_prefect.engine.execution import ExecutionEnv, run_host
+from genja_prefect.engine.loop import finish, make_env
+from genja_prefect.errors import PluginError
 from genja_prefect.inventory import Inventory
 from genja_prefect.plugins import PluginManager
+from genja_prefect.prefect.naming import host_run_name, host_tags
 from genja_prefect.results import TaskResults
+from genja_prefect.runner import RunnerPluginBase
 from genja_prefect.settings import RunnerConfig
 
 if TYPE_CHECKING:
+    from genja_prefect.engine.resolver import TaskConnectionResolver
     from genja_prefect.runtime import Genja
+    from genja_prefect.task import Host
 
 
 @dataclass
@@ -64,8 +73,6 @@ def _env(run_id: str) -> ExecutionEnv:
     with _LOCK:
         env = _ENVS.get(run_id)
         if env is None:
-            from genja_prefect.engine import make_env
-
             spec = _RUNS[run_id]
             env = _ENVS[run_id] = make_env(spec.inventory, spec.plugin_manager, spec.runner_config, spec.max_depth)
         return env
@@ -80,8 +87,6 @@ def execute_host(run_id: str, root: int, host_id: str) -> TaskResults:
 
 def close_run(run_id: str) -> list[str]:
     """(On each worker) close the run's connections and forget it; returns close errors."""
-    from genja_prefect.engine import finish
-
     with _LOCK:
         env = _ENVS.pop(run_id, None)
         _RUNS.pop(run_id, None)
@@ -104,18 +109,27 @@ class DaskRun:
         self.client.run(install_run, self.run_id, cloudpickle.dumps(spec))
         self.roots = {id(t): i for i, t in enumerate(tasks)}
 
-    def run_root(self, task: TaskDefinition, host_ids: Sequence[str], views: dict[str, Any]) -> TaskResults:
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """While inside, the ``dask`` runner plugin submits to this run."""
+        token = _ACTIVE_RUN.set(self)
+        try:
+            yield
+        finally:
+            _ACTIVE_RUN.reset(token)
+
+    def run_root(self, task: TaskDefinition, hosts: dict[str, "Host"]) -> TaskResults:
         """Submit every host of a root task as a Prefect task run (inside a DaskTaskRunner subflow)."""
         from prefect import task as prefect_task
         from prefect.cache_policies import NONE
 
-        from genja_prefect.prefect_engine import host_tags
-
         host_task = prefect_task(name=task.name, persist_result=False, cache_policy=NONE)(execute_host)
         root = self.roots[id(task)]
         futures = [
-            host_task.with_options(task_run_name=f"{task.name}@{h}", tags=host_tags(views[h])).submit(self.run_id, root, h)
-            for h in host_ids
+            host_task.with_options(task_run_name=host_run_name(task.name, h), tags=host_tags(host)).submit(
+                self.run_id, root, h
+            )
+            for h, host in hosts.items()
         ]
         results = TaskResults(task.name)
         for future in futures:
@@ -128,6 +142,35 @@ class DaskRun:
             return [err for errors in per_worker.values() for err in errors]
         finally:
             self.client.close()
+
+
+_ACTIVE_RUN: contextvars.ContextVar[DaskRun | None] = contextvars.ContextVar("genja_prefect_dask_run", default=None)
+
+
+class DaskRunner(RunnerPluginBase):
+    """The ``dask`` runner: each host of a root task is a Prefect task run on a Dask worker.
+
+    Selected by ``settings.prefect.task_runner: dask``, which also starts (or connects to) the
+    cluster and gives each root task's subflow prefect-dask's ``DaskTaskRunner``.
+    """
+
+    name = "dask"
+
+    def run_task(
+        self,
+        task: TaskDefinition,
+        hosts: dict[str, "Host"],
+        connection_resolver: "TaskConnectionResolver",
+        runner_config: RunnerConfig,
+        max_depth: int,
+    ) -> TaskResults:
+        run = _ACTIVE_RUN.get()
+        if run is None:
+            raise PluginError(
+                "the 'dask' runner runs only inside a Prefect run with a Dask cluster: set "
+                "prefect.task_runner: dask in settings.yaml instead of runner.plugin: dask"
+            )
+        return run.run_root(task, hosts)
 
 
 @contextmanager
@@ -165,8 +208,6 @@ def _register_by_value(tasks: Sequence[TaskDefinition], manager: PluginManager) 
     for kind in ("connection", "processor"):
         for plugin in manager.plugins(kind).values():
             modules.add(type(plugin).__module__)
-    import sys
-
     for name in modules:
         if name.split(".")[0].startswith("genja_prefect") or name == "__main__":
             continue

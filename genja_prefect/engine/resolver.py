@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from genja_prefect.bridge import AsyncBridge
+from genja_prefect.engine.bridge import AsyncBridge
 from genja_prefect.connection import (
     CapabilityProxy,
     CommandError,
@@ -32,7 +32,7 @@ from genja_prefect.results import TaskFailureKind
 from genja_prefect.resolution import resolve_connection_plugin_name
 from genja_prefect.settings import RunnerConfig
 
-logger = logging.getLogger("genja_prefect.connections")
+logger = logging.getLogger(__name__)
 
 
 def classify_exception(exc: BaseException) -> tuple[TaskFailureKind, bool]:

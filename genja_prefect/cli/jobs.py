@@ -1,0 +1,51 @@
+"""What the command line runs: task classes named on the command line, and ready-made jobs."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from genja_prefect.errors import GenjaError
+
+
+class CliError(GenjaError):
+    """A usage problem, reported as one line plus a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def load_task(target: str) -> Any:
+    """The task class named by ``module:Class`` or ``path/to/file.py:Class``."""
+    module_name, _, attr = target.partition(":")
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.exists():
+            raise CliError(f"task file not found: {path}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise CliError(f"cannot import '{module_name}': {exc}", hint="use module:TaskClass or path/to/file.py:TaskClass") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise CliError(f"'{module_name}' has no task '{attr}'") from None
+
+
+def job_registry() -> dict[str, Any]:
+    """The ready-made jobs (name -> flow) of the installed ``genja_prefect_flows``, if any."""
+    try:
+        flows = importlib.import_module("genja_prefect_flows")
+    except ImportError:
+        return {}
+    return dict(getattr(flows, "JOBS", {}))

@@ -1,0 +1,76 @@
+"""How genja-prefect names things in Prefect: runs, task runs, tags, artifact keys, messages.
+
+One place, so the UI, the artifacts and the code that reads them back (``rerun``) agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from genja_prefect.results import HostTaskResult
+from genja_prefect.task import Host
+
+_SLUG = re.compile(r"[^a-z0-9-]+")
+
+#: Artifact keys of genja-prefect start with this; the table of a root task is ``genja-<task>``.
+ARTIFACT_PREFIX = "genja-"
+
+
+def slug(text: str) -> str:
+    """A Prefect artifact-key-safe form of ``text`` (lowercase letters, digits, dashes)."""
+    return _SLUG.sub("-", text.lower()).strip("-") or "task"
+
+
+def host_tags(host: Host) -> list[str]:
+    """The Prefect tags of a host's task run: ``host:<id>``, ``platform:<p>``, ``group:<g>``."""
+    tags = [f"host:{host.id}"]
+    if host.platform:
+        tags.append(f"platform:{host.platform}")
+    tags.extend(f"group:{g}" for g in host.groups)
+    return tags
+
+
+def host_run_name(task_name: str, host_id: str) -> str:
+    """A host's task run: ``TASK@HOST``."""
+    return f"{task_name}@{host_id}"
+
+
+def host_task_key(task_name: str) -> str:
+    return f"genja.{task_name}"
+
+
+def batch_run_name(task_name: str, batch: int, first: int, last: int) -> str:
+    """A batch's task run (batch mode): ``TASK@batch-N (hosts a-b)``; ``batch`` counts from 1."""
+    return f"{task_name}@batch-{batch} (hosts {first}-{last})"
+
+
+def batch_task_key(task_name: str) -> str:
+    return f"genja.{task_name}.batch"
+
+
+def subflow_run_name(task_name: str, host_count: int) -> str:
+    """A root task's subflow run: ``TASK (N hosts)``."""
+    return f"{task_name} ({host_count} hosts)"
+
+
+def run_name(task_names: Sequence[str], host_count: int) -> str:
+    """The flow run of a ``run_tasks`` call: ``a, b on N hosts``."""
+    return f"{', '.join(task_names) or 'no tasks'} on {host_count} hosts"
+
+
+def table_artifact_key(task_name: str) -> str:
+    return f"{ARTIFACT_PREFIX}{slug(task_name)}"
+
+
+def summary_artifact_key(task_name: str) -> str:
+    return f"{table_artifact_key(task_name)}-summary"
+
+
+def host_state_message(result: HostTaskResult) -> str:
+    """A host's outcome in one line: the task run's state message and the summary's lines."""
+    if result.status == "failed":
+        return f"failed ({result.kind.value}): {result.message}"  # type: ignore[union-attr]
+    if result.status == "skipped":
+        return f"skipped ({result.reason})"  # type: ignore[union-attr]
+    return result.summary or "passed"  # type: ignore[union-attr]
