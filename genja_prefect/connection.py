@@ -34,7 +34,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -91,15 +91,15 @@ class ResolvedConnectionParams(BaseModel):
 class ConnectionBase:
     """One open (or openable) session to one host. Methods may be sync or ``async def``."""
 
-    def open(self, params: ResolvedConnectionParams) -> Any:
+    def open(self, params: ResolvedConnectionParams) -> None | Awaitable[None]:
         """Open the session. Raise :class:`ConnectionOpenError` to classify a failure."""
         raise NotImplementedError
 
-    def close(self) -> Any:
+    def close(self) -> "ConnectionKey | None | Awaitable[ConnectionKey | None]":
         """Close the session; return the :class:`ConnectionKey`."""
         raise NotImplementedError
 
-    def is_alive(self) -> Any:
+    def is_alive(self) -> bool | Awaitable[bool]:
         """Whether the session can still be used (a dead one is reopened once)."""
         raise NotImplementedError
 
@@ -113,7 +113,7 @@ class ConnectionPluginBase:
 
     name: ClassVar[str] = ""
 
-    def create(self, key: ConnectionKey) -> Any:
+    def create(self, key: ConnectionKey) -> "ConnectionBase | Awaitable[ConnectionBase]":
         """Return a new, unopened connection instance for ``key`` (may be ``async def``)."""
         raise NotImplementedError
 

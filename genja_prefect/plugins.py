@@ -65,7 +65,13 @@ def _builtins() -> list[tuple[str, Any]]:
                     "genja-prefect is not installed (its built-in runners are registered through its "
                     "package metadata): install it, e.g. pip install -e ."
                 ) from None
-            _builtin_entry_points = [(groups[ep.group], ep) for ep in eps if ep.group in groups]
+            found = [(groups[ep.group], ep) for ep in eps if ep.group in groups]
+            if not any(kind == "runner" for kind, _ in found):
+                raise PluginError(
+                    "genja-prefect's installed package metadata lists no built-in runners (an "
+                    "install from before they became entry points): reinstall it, e.g. pip install -e ."
+                )
+            _builtin_entry_points = found
     return [(kind, ep.load()()) for kind, ep in _builtin_entry_points]
 
 

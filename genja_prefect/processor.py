@@ -34,28 +34,39 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from genja_prefect.results import HostTaskResult, TaskResults
+    from genja_prefect.task import Host, TaskInfo
 
 
 class ProcessorPluginBase:
-    """Base class of processor plugins; override the hooks you need."""
+    """Base class of processor plugins; override the hooks you need (sync or ``async def``)."""
 
     name: ClassVar[str] = ""
 
-    def task_started(self, task: Any, host_ids: list[str]) -> Any:
+    def task_started(self, task: "TaskInfo", host_ids: list[str]) -> None | Awaitable[None]:
         """A root task is about to run on ``host_ids`` (possibly none)."""
+        return None
 
-    def task_completed(self, task: Any, results: Any) -> Any:
+    def task_completed(self, task: "TaskInfo", results: "TaskResults") -> None | Awaitable[None]:
         """A root task finished on every host; ``results`` is its TaskResults tree."""
+        return None
 
-    def host_started(self, task: Any, host: Any) -> Any:
+    def host_started(self, task: "TaskInfo", host: "Host") -> None | Awaitable[None]:
         """One host's execution of a root task (with its sub-tasks) starts."""
+        return None
 
-    def host_completed(self, task: Any, host: Any, result: Any) -> Any:
+    def host_completed(self, task: "TaskInfo", host: "Host", result: "HostTaskResult") -> None | Awaitable[None]:
         """One host's execution of a root task ended with ``result``."""
+        return None
 
-    def subtask_started(self, task: Any, host: Any) -> Any:
+    def subtask_started(self, task: "TaskInfo", host: "Host") -> None | Awaitable[None]:
         """A sub-task starts on a host, after its parent."""
+        return None
 
-    def subtask_completed(self, task: Any, host: Any, result: Any) -> Any:
+    def subtask_completed(self, task: "TaskInfo", host: "Host", result: "HostTaskResult") -> None | Awaitable[None]:
         """A sub-task ended on a host with ``result``."""
+        return None
