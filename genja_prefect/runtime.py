@@ -50,6 +50,8 @@ class Genja:
         self._selected = selected
         self._views: dict[str, Host] | None = None
         self.run_parameters: dict[str, Any] = {}
+        #: How the current selection was made, e.g. ``("platform=ios",)``: named in run names.
+        self.selection: tuple[str, ...] = ()
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -120,6 +122,12 @@ class Genja:
         )
         new._views = self._views  # host views depend only on the inventory
         new.run_parameters = dict(self.run_parameters)
+        new.selection = self.selection
+        return new
+
+    def _select(self, ids: tuple[str, ...], description: str) -> "Genja":
+        new = self._derive(selected=ids)
+        new.selection = (*self.selection, description)
         return new
 
     def with_run_parameters(self, **parameters: Any) -> "Genja":
@@ -173,14 +181,19 @@ class Genja:
     def filter_hosts(self, predicate: Callable[[Host], bool]) -> "Genja":
         """Keep the selected hosts for which ``predicate(host)`` is true."""
         views = self.host_views()
-        return self._derive(selected=tuple(h for h in self.host_ids() if predicate(views[h])))
+        name = getattr(predicate, "__name__", "")
+        description = f"where {name}" if name and name != "<lambda>" else "filtered"
+        return self._select(tuple(h for h in self.host_ids() if predicate(views[h])), description)
 
     def filter(self, predicate: Callable[[Host], bool] | None = None, **criteria: Any) -> "Genja":
         """Keyword filter (``platform="ios"``, ``groups__contains="core"``, ``data__site="x"``)."""
         if predicate is not None:
             selected = self.filter_hosts(predicate)
             return selected.filter(**criteria) if criteria else selected
-        return self.filter_hosts(compile_filter(**criteria))
+        predicate = compile_filter(**criteria)
+        views = self.host_views()
+        description = " ".join(f"{k}={v}" for k, v in criteria.items())
+        return self._select(tuple(h for h in self.host_ids() if predicate(views[h])), description)
 
     def filter_by_key(self, key: str) -> "Genja":
         """Keep hosts that set ``key`` (an attribute or a data key)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from genja_prefect.errors import SettingsError
 from genja_prefect.yamlfile import find_line, load_file
@@ -115,6 +115,12 @@ class PrefectConfig(_Section):
       Prefect does (event-feed filters and automations such as "a task run tagged
       ``group:core`` failed" match on them). Task runs carry their tags either way; turning
       it off makes each host ~40 % cheaper for the Prefect server to store.
+    - ``fail_on``: when a root task's subflow and the run's flow run end Failed: ``any`` (a
+      host failed; the default, so a nightly job with a dead device is a red run and Prefect
+      notifications fire), ``all`` (every host failed: best-effort jobs), ``percent:N`` (more
+      than N % of the hosts failed). The result tree is returned either way.
+    - ``host_artifacts``: per-host artifacts on the host's task run (``failed``: the failure
+      details; ``changed``: the change diff; ``all``; ``none``). Default ``failed``.
     - ``tune_ephemeral_server``: when no ``PREFECT_API_URL`` is set, Prefect starts a temporary
       server for the process; genja-prefect starts it with batched event writes
       (``genja_prefect.prefect.server.FAST_INGEST_SERVER_ENV``; Prefect's default writes each
@@ -136,6 +142,16 @@ class PrefectConfig(_Section):
     flush_timeout_s: float = Field(default=120.0, ge=0)
     tag_events: bool = True
     tune_ephemeral_server: bool = True
+    fail_on: str = "any"
+    host_artifacts: Literal["failed", "changed", "all", "none"] = "failed"
+
+    @field_validator("fail_on")
+    @classmethod
+    def _check_fail_on(cls, value: str) -> str:
+        from genja_prefect.outcome import FailPolicy
+
+        FailPolicy.parse(value)  # raises ValueError with what to write instead
+        return value
 
 
 class Settings(_Section):

@@ -98,8 +98,10 @@ def test_flow_subflows_task_runs_tags_artifacts_and_logs() -> None:
 
     with _client() as client:
         (outer,) = _flow_runs_of_flow(client, "genja-run-test1")
-        assert outer.state.is_completed()
-        assert "2 root task(s), 16 host result(s), 1 failed" in outer.state.message
+        # prefect.fail_on: any (the default): one failed host makes the run red, and says which
+        assert outer.state.is_failed()
+        assert "1 of 8 hosts failed: r3" in outer.state.message
+        assert outer.name == "collect_facts, backup_config (8 hosts)"
         subs = sorted(_subflows(client, outer.id), key=lambda r: r.start_time)
         assert [s.name.split(" (")[0] for s in subs] == ["collect_facts", "backup_config"]
         collect_runs = _task_runs(client, subs[0].id, 8)
@@ -111,12 +113,13 @@ def test_flow_subflows_task_runs_tags_artifacts_and_logs() -> None:
         assert r3.state.is_failed() and "show version failed" in r3.state.message
         assert r1.state.is_completed()
         # artifacts: a table per root task with one row per host
-        from genja_prefect.prefect.artifacts import read_run_artifacts
+        from genja_prefect.prefect.artifacts import read_run_artifacts, table_rows_of
 
         arts = read_run_artifacts(client, [subs[0].id])
         table = next(a for a in arts if a.type == "table")
-        rows = table.data if isinstance(table.data, list) else __import__("json").loads(table.data)
-        assert len(rows) == 8
+        rows = table_rows_of(table)
+        assert rows is not None and len(rows) == 8
+        assert rows[0]["host"] == "r3"  # failed hosts first
         row3 = next(r for r in rows if r["host"] == "r3")
         assert row3["status"] == "failed" and row3["failure_kind"] == "command"
         assert any(a.type == "markdown" and "r3" in (a.data or "") for a in arts)
@@ -159,7 +162,7 @@ def test_every_host_failed_means_failed_flow_run_and_results_still_returned() ->
     assert results["a"].kind.value == "internal" and "device on fire" in results["a"].message
     with _client() as client:
         (outer,) = _flow_runs_of_flow(client, "genja-run-test2")
-        assert outer.state.is_failed() and "2 failed" in outer.state.message
+        assert outer.state.is_failed() and "2 of 2 hosts failed: a, b" in outer.state.message
 
 
 def test_batch_mode_one_task_run_per_batch_results_per_host() -> None:
@@ -308,14 +311,13 @@ def test_processors_run_between_the_prefect_states_they_mirror() -> None:
     assert results["r1"].summary == "saved r1 (audited) [final]"
     assert results["r2"].status == "passed" and "audit store down" in results["r2"].warnings[0]
 
-    from genja_prefect.prefect.artifacts import read_run_artifacts
+    from genja_prefect.prefect.artifacts import read_run_artifacts, table_rows_of
 
     with _client() as client:
         (outer,) = _flow_runs_of_flow(client, "genja-run-stamped")
         (sub,) = _subflows(client, outer.id)
         runs = {r.name: r for r in _task_runs(client, sub.id, 2)}
-        rows = next(a for a in read_run_artifacts(client, [sub.id]) if a.type == "table").data
-    rows = rows if isinstance(rows, list) else __import__("json").loads(rows)
+        rows = table_rows_of(next(a for a in read_run_artifacts(client, [sub.id]) if a.type == "table")) or []
     # the host's Prefect state carries host_completed's change; the artifact, task_completed's too
     assert runs["stamped@r1"].state.message == "saved r1 (audited)"
     assert runs["stamped@r2"].state.is_completed() and runs["stamped@r2"].state.message == "saved r2"
@@ -387,7 +389,8 @@ def test_a_run_tasks_runner_gets_a_subflow_per_root_task_with_its_hosts() -> Non
         (outer,) = _flow_runs_of_flow(client, "genja-run-interleaving")
         subs = {s.name.split(" (")[0]: s for s in _subflows(client, outer.id)}
         assert set(subs) == {"first_root", "second_root"}
-        assert subs["first_root"].state.is_completed() and subs["second_root"].state.is_completed()
+        # second_root's h1 failed: its subflow is red (fail_on: any), first_root's is not
+        assert subs["first_root"].state.is_completed() and subs["second_root"].state.is_failed()
         first = _task_runs(client, subs["first_root"].id, 3)
         second = _task_runs(client, subs["second_root"].id, 3)
         assert sorted(r.name for r in first) == ["first_root@h0", "first_root@h1", "first_root@h2"]

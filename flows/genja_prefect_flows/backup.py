@@ -34,6 +34,8 @@ from typing import Any
 
 from prefect import flow
 
+from genja_prefect.prefect.flows import job_state
+
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import (
@@ -205,7 +207,7 @@ def backup_configs(
     repository and the new state is committed (when git is installed; otherwise a warning).
     Returns the result tree and publishes a ``genja-backups`` markdown artifact of the diffs.
     """
-    genja = build_runtime(settings, filter, workers, runner)
+    genja = build_runtime(settings, filter, workers, runner, job="backup_configs")
     results = genja.run_tasks([BackupConfig(backup_dir, strip_volatile=strip_volatile)])
     tree: dict[str, Any] = results_payload(results)
     commit = None
@@ -224,4 +226,4 @@ def backup_configs(
         else:
             log.info("backups in %s: nothing new to commit", backup_dir)
     publish_markdown("genja-backups", backups_markdown(tree, commit), "Config backups and their diffs")
-    return tree
+    return job_state(tree, results, genja.settings.prefect.fail_on)

@@ -86,13 +86,17 @@ def build_runtime(
     filter: Mapping[str, Any] | None = None,  # noqa: A002 - the flows' public parameter name
     workers: int | None = None,
     runner: str | None = None,
+    *,
+    job: str | None = None,
     **setting_overrides: Mapping[str, Any],
 ) -> Genja:
     """A :class:`Genja` runtime from a settings path and the flows' common parameters.
 
     ``filter`` is a keyword filter (``{"platform": "ios"}``, ``{"data__role": "edge"}``);
     ``workers`` sets ``runner.worker_count``; ``runner`` picks the runner plugin by name.
-    Extra keyword arguments are settings sections to change (``prefect={"enabled": False}``).
+    ``job`` names the ready-made job: its Prefect flow run is named after it and the selection
+    (``collect_facts platform=ios (12 hosts)``). Extra keyword arguments are settings sections
+    to change (``prefect={"enabled": False}``).
     """
     if not isinstance(settings, (str, os.PathLike)) or not str(settings):
         raise FlowParameterError(f"settings: expected the path of a settings.yaml file, got {settings!r}")
@@ -117,6 +121,8 @@ def build_runtime(
     if filter:
         _check_filter(genja, filter)
         genja = genja.filter(**dict(filter))
+    if job:
+        genja = genja.with_run_parameters(job=job)
     if not genja.host_ids():
         logger.warning("no hosts selected (settings %s, filter %s)", os.fspath(settings), dict(filter or {}))
     return genja

@@ -29,6 +29,8 @@ from typing import Any
 
 from prefect import flow
 
+from genja_prefect.prefect.flows import job_state
+
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import (
@@ -226,8 +228,8 @@ def deploy_config(
     sub-task) and publishes a ``genja-deploy`` markdown artifact with the diffs.
     """
     deploy = DeployConfig(template, variables=variables, apply=apply, verify=verify)
-    genja = build_runtime(settings, filter, workers, runner)
+    genja = build_runtime(settings, filter, workers, runner, job="deploy_config")
     results = genja.run_tasks([deploy])
     tree: dict[str, Any] = results_payload(results)
     publish_markdown("genja-deploy", deploy_markdown(tree), "Config deploy: diffs per host")
-    return tree
+    return job_state(tree, results, genja.settings.prefect.fail_on)

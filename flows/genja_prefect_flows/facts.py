@@ -23,6 +23,8 @@ from typing import Any
 
 from prefect import flow
 
+from genja_prefect.prefect.flows import job_state
+
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import (
@@ -108,8 +110,12 @@ def facts_markdown(tree: dict[str, Any]) -> str:
     rows = []
     for host_id, entry in tree.get("hosts", {}).items():
         facts = entry.get("result") or {}
-        rows.append({"host": host_id, "status": entry.get("status"), **{k: facts.get(k) for k in FACT_KEYS}})
-    columns = ["host", "status", "hostname", "vendor", "version", "model", "serial", "uptime"]
+        reason = entry.get("message") or entry.get("reason") or "" if entry.get("status") != "passed" else ""
+        rows.append({"host": host_id, "status": entry.get("status"), **{k: facts.get(k) for k in FACT_KEYS}, "reason": reason})
+    # Failed hosts first (with the reason), then skipped, then passed: what needs a look on top.
+    order = {"failed": 0, "skipped": 1, "passed": 2}
+    rows.sort(key=lambda r: (order.get(str(r["status"]), 3), r["host"]))
+    columns = ["host", "status", "hostname", "vendor", "version", "model", "serial", "uptime", "reason"]
     return "# Device facts\n\n" + markdown_table(rows, columns)
 
 
@@ -129,8 +135,8 @@ def collect_facts(
     Returns the result tree (``{"task_name", "hosts", "sub_tasks"}``) and publishes a
     ``genja-facts`` markdown artifact besides the engine's per-task table.
     """
-    genja = build_runtime(settings, filter, workers, runner)
+    genja = build_runtime(settings, filter, workers, runner, job="collect_facts")
     results = genja.run_tasks([CollectFacts(include_raw=include_raw)])
     tree: dict[str, Any] = results_payload(results)
     publish_markdown("genja-facts", facts_markdown(tree), "Facts per host (collect_facts)")
-    return tree
+    return job_state(tree, results, genja.settings.prefect.fail_on)

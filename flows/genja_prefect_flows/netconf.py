@@ -28,6 +28,8 @@ from typing import Any
 from lxml import etree
 from prefect import flow
 
+from genja_prefect.prefect.flows import job_state
+
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import build_runtime, call, logger, publish_markdown, results_payload
@@ -236,9 +238,10 @@ def netconf_get_config(
     """``<get-config>`` from every selected NETCONF host; ``subtree`` is an optional subtree
     filter (XML). Returns the result tree; each host's ``result["xml"]`` holds the data."""
     job = NetconfGetConfig(source=source, filter=subtree)
-    genja = build_runtime(settings, filter, workers, runner)
-    tree: dict[str, Any] = results_payload(genja.run_tasks([job]))
-    return tree
+    genja = build_runtime(settings, filter, workers, runner, job="netconf_get_config")
+    results = genja.run_tasks([job])
+    tree: dict[str, Any] = results_payload(results)
+    return job_state(tree, results, genja.settings.prefect.fail_on)
 
 
 @flow(name="netconf-edit-config", log_prints=False, persist_result=True, result_serializer="json")
@@ -255,12 +258,13 @@ def netconf_edit_config(
     commit when the server supports it (``target="auto"``), else running, under a lock.
     Returns the result tree and publishes a ``genja-netconf-edit`` artifact with the diffs."""
     job = NetconfEditConfig(config, target=target, default_operation=default_operation)
-    genja = build_runtime(settings, filter, workers, runner)
-    tree: dict[str, Any] = results_payload(genja.run_tasks([job]))
+    genja = build_runtime(settings, filter, workers, runner, job="netconf_edit_config")
+    results = genja.run_tasks([job])
+    tree: dict[str, Any] = results_payload(results)
     lines = ["# NETCONF edit-config", ""]
     for host_id, entry in tree["hosts"].items():
         lines.append(f"- `{host_id}`: {entry.get('status')}: {entry.get('summary') or entry.get('message') or ''}")
         if entry.get("diff"):
             lines += ["", "```diff", entry["diff"].rstrip("\n"), "```", ""]
     publish_markdown("genja-netconf-edit", "\n".join(lines), "NETCONF edit-config: diffs per host")
-    return tree
+    return job_state(tree, results, genja.settings.prefect.fail_on)

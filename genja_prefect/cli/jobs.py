@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from genja_prefect.errors import GenjaError
+from genja_prefect.outcome import HostsFailedError
 
 
 class CliError(GenjaError):
@@ -49,3 +50,14 @@ def job_registry() -> dict[str, Any]:
     except ImportError:
         return {}
     return dict(getattr(flows, "JOBS", {}))
+
+
+def run_job(job: Any, **parameters: Any) -> list[dict[str, Any]]:
+    """Call a ready-made job's flow; its result trees, also when hosts failed past
+    ``prefect.fail_on`` (the flow run is then Failed in Prefect and the flow raises
+    :class:`HostsFailedError` carrying the tree)."""
+    try:
+        out = job(**parameters)
+    except HostsFailedError as exc:
+        out = exc.tree
+    return out if isinstance(out, list) else [out]

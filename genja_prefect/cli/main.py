@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genja_prefect.cli.jobs import CliError, job_registry, load_task
+from genja_prefect.cli.jobs import CliError, job_registry, load_task, run_job
 from genja_prefect.errors import GenjaError
 
 EXIT_OK, EXIT_FAILED_HOSTS, EXIT_ERROR = 0, 1, 2
@@ -89,8 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             kwargs["runner"] = args.runner
         kwargs.update(params)
         with LiveProgress(enabled=not args.json and sys.stdout.isatty(), total=None):
-            out = job(**kwargs)
-        trees = out if isinstance(out, list) else [out]
+            trees = run_job(job, **kwargs)
     if args.json:
         print(json.dumps(trees if len(trees) > 1 else trees[0], indent=2, default=str))
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genja_prefect.cli.jobs import job_registry, load_task
+from genja_prefect.cli.jobs import job_registry, load_task, run_job
 from genja_prefect.errors import GenjaError
 from genja_prefect.prefect.history import failed_hosts_of_run
 
@@ -39,5 +39,4 @@ def rerun_failed(run_id: str, settings_override: str | None = None) -> list[dict
     if settings_override:
         params["settings"] = settings_override
     params["filter"] = {"id__in": failed}
-    out = job(**params)
-    return out if isinstance(out, list) else [out]
+    return run_job(job, **params)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from genja_prefect.engine.bridge import AsyncBridge
+from genja_prefect.engine.hostlog import host_notes
 from genja_prefect.connection import CommandError, ConnectionOpenError
 from genja_prefect.errors import GenjaError, PluginError, SecretResolutionError
 from genja_prefect.inventory import Inventory
@@ -46,6 +47,10 @@ class HostRunHooks(Protocol):
     def host_context(self, token: Any) -> Any: ...
 
     def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None: ...
+
+    def host_log(self, token: Any, level: int, message: str) -> None:
+        """A note about the host's execution (e.g. a connection retry) for its record."""
+        ...
 
 
 @dataclass
@@ -320,7 +325,8 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults
         result: HostTaskResult = TaskSkipResult(reason="cancelled", message="the run was cancelled before this host started")
         tree.hosts[host.id] = result
     elif env.hooks is not None:
-        with env.hooks.host_context(token):
+        hooks = env.hooks
+        with hooks.host_context(token), host_notes(lambda level, text: hooks.host_log(token, level, text)):
             result = _run_node(env, task, host, tree, 0, processors)
     else:
         result = _run_node(env, task, host, tree, 0, processors)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from genja_prefect.engine.bridge import AsyncBridge
+from genja_prefect.engine.hostlog import note
 from genja_prefect.connection import (
     CapabilityProxy,
     CommandError,
@@ -129,7 +130,7 @@ class TaskConnectionResolver:
             if conn is not None:
                 if self._alive(conn):
                     return self._wrap(conn, name, capabilities)
-                logger.info("connection %s is no longer alive; reopening it once", key)
+                note(logger, logging.INFO, "connection %s is no longer alive; reopening it once", key, record_level=logging.WARNING)
                 self._close_one(key, conn)
                 conn = self._open(key, max_attempts=1)
             else:
@@ -170,7 +171,19 @@ class TaskConnectionResolver:
                 if not retryable or attempt == max_attempts:
                     raise self._open_error(key, params, exc, kind, retryable, attempt) from None
                 delay = backoff * (2 ** (attempt - 1))
-                logger.info("opening %s failed (attempt %d/%d, %s); retrying in %.2fs", key, attempt, max_attempts, kind.value, delay)
+                # INFO here (a retry that then succeeds is no news on the console); WARNING on
+                # the host's own record, next to its outcome.
+                note(
+                    logger,
+                    logging.INFO,
+                    "opening %s failed (attempt %d/%d, %s); retrying in %.2fs",
+                    key,
+                    attempt,
+                    max_attempts,
+                    kind.value,
+                    delay,
+                    record_level=logging.WARNING,
+                )
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

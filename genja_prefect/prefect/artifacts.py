@@ -8,7 +8,8 @@ live together so the format has one definition.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -19,28 +20,51 @@ from genja_prefect.prefect.naming import (
     summary_artifact_key,
     table_artifact_key,
 )
-from genja_prefect.results import TaskResults
+from genja_prefect.results import HostTaskResult, TaskResults
 
 #: ``create(key, type, data, description)``: creates one artifact ("table" or "markdown").
 ArtifactWriter = Callable[[str, str, Any, str], Any]
 
 
-def table_rows(results: TaskResults) -> list[dict[str, Any]]:
-    """The table artifact's rows: one per host."""
+#: Table rows: failed hosts first, then skipped, then passed; each group by host id.
+_ORDER = {"failed": 0, "skipped": 1, "passed": 2}
+#: A row's summary is cut here (the full text is on the host's task run).
+SUMMARY_CHARS = 120
+_LINK = re.compile(r"^\[(?P<host>[^\]]*)\]\([^)]*\)$")
+
+
+def _summary(result: HostTaskResult) -> str:
+    text = getattr(result, "summary", None) or getattr(result, "message", None) or getattr(result, "reason", "") or ""
+    text = " ".join(str(text).split())
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+
+def task_run_link(host_id: str, task_run_id: str) -> str:
+    """A table cell linking to the host's task run in the Prefect UI (cells render markdown)."""
+    return f"[{host_id}](/runs/task-run/{task_run_id})"
+
+
+def table_rows(results: TaskResults, task_runs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The table artifact's rows, failed first: ``host, status, failure_kind, summary, changed``.
+
+    ``task_runs`` (host id -> task run id) turns the host cell into a link to its task run.
+    """
+    links = task_runs or {}
+    ordered = sorted(results.hosts.items(), key=lambda item: (_ORDER.get(item[1].status, 3), item[0]))
     return [
         {
-            "host": host_id,
+            "host": task_run_link(host_id, links[host_id]) if host_id in links else host_id,
             "status": r.status,
-            "summary": getattr(r, "summary", None) or getattr(r, "message", None) or getattr(r, "reason", "") or "",
-            "changed": bool(getattr(r, "changed", False)),
             "failure_kind": r.kind.value if r.status == "failed" else "",  # type: ignore[union-attr]
+            "summary": _summary(r),
+            "changed": bool(getattr(r, "changed", False)),
         }
-        for host_id, r in results.hosts.items()
+        for host_id, r in ordered
     ]
 
 
 def summary_markdown(task_name: str, results: TaskResults) -> str:
-    """The markdown summary: counts and the failed hosts with their reasons."""
+    """The markdown summary: counts, then failed and skipped hosts with their reasons."""
     summary = results.task_summary()
     lines = [
         f"# {task_name}",
@@ -48,18 +72,57 @@ def summary_markdown(task_name: str, results: TaskResults) -> str:
         f"- hosts: {len(results.hosts)} ({results.host_summary()})",
         f"- whole tree (sub-tasks included): {summary.tasks} task(s), {summary.hosts}",
     ]
-    failed = results.failed_hosts
-    if failed:
-        lines += ["", "## Failed hosts", ""]
-        lines += [f"- `{h}`: {host_state_message(results.hosts[h])}" for h in failed[:200]]
-        if len(failed) > 200:
-            lines.append(f"- ... and {len(failed) - 200} more")
+    for title, hosts in (("Failed hosts", results.failed_hosts), ("Skipped hosts", results.skipped_hosts)):
+        if hosts:
+            lines += ["", f"## {title}", ""]
+            lines += [f"- `{h}`: {host_state_message(results.hosts[h])}" for h in sorted(hosts)[:200]]
+            if len(hosts) > 200:
+                lines.append(f"- ... and {len(hosts) - 200} more")
     return "\n".join(lines)
 
 
-def publish(task: TaskDefinition, results: TaskResults, create: ArtifactWriter) -> None:
+def host_markdown(host_id: str, result: HostTaskResult) -> str:
+    """A per-host artifact: the failure details, or the change (diff) the host reported."""
+    lines = [f"# {host_id}: {result.status}", ""]
+    if result.status == "failed":
+        lines += [
+            f"- kind: `{result.kind.value}`",  # type: ignore[union-attr]
+            f"- attempts: {getattr(result, 'attempts', 1)}",
+            "",
+            "```text",
+            str(result.message),  # type: ignore[union-attr]
+            "```",
+        ]
+        output = (getattr(result, "details", None) or {}).get("output")
+        if output:
+            lines += ["", "Device output:", "", "```text", str(output)[:4000], "```"]
+    else:
+        lines.append(host_state_message(result))
+        diff = getattr(result, "diff", None)
+        if diff:
+            lines += ["", "```diff", str(diff)[:20000], "```"]
+    return "\n".join(lines)
+
+
+def wants_host_artifact(setting: str, result: HostTaskResult) -> bool:
+    """Whether ``prefect.host_artifacts`` asks for an artifact of this host's result."""
+    if setting == "none":
+        return False
+    if setting == "all":
+        return True
+    if setting == "failed":
+        return result.status == "failed"
+    return bool(getattr(result, "changed", False))  # "changed"
+
+
+def publish(
+    task: TaskDefinition,
+    results: TaskResults,
+    create: ArtifactWriter,
+    task_runs: Mapping[str, str] | None = None,
+) -> None:
     """Create a root task's table and summary artifacts with ``create``."""
-    create(table_artifact_key(task.name), "table", table_rows(results), f"Per-host results of {task.name}")
+    create(table_artifact_key(task.name), "table", table_rows(results, task_runs), f"Per-host results of {task.name}")
     create(summary_artifact_key(task.name), "markdown", summary_markdown(task.name, results), f"Summary of {task.name}")
 
 
@@ -91,12 +154,18 @@ def read_run_artifacts(client: Any, flow_run_ids: list[UUID]) -> list[Any]:
 
 
 def table_rows_of(artifact: Any) -> list[dict[str, Any]] | None:
-    """The rows of one of genja-prefect's table artifacts, or None for any other artifact."""
+    """The rows of one of genja-prefect's table artifacts (host cells as plain ids), or None
+    for any other artifact."""
     if artifact.type != "table" or not artifact.key or not artifact.key.startswith(ARTIFACT_PREFIX):
         return None
     data = artifact.data
     rows = data if isinstance(data, list) else json.loads(data or "[]")
-    return [r for r in rows if isinstance(r, dict)]
+    out = []
+    for row in rows:
+        if isinstance(row, dict):
+            link = _LINK.match(str(row.get("host", "")))
+            out.append({**row, "host": link.group("host")} if link else row)
+    return out
 
 
 def failed_hosts(artifacts: list[Any]) -> list[str]:

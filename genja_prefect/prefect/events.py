@@ -136,10 +136,11 @@ class EventSender:
         elif self.ephemeral and self.sent:
             self.wait_until_written(self.exit_wait)
 
-    def wait_until_written(self, timeout: float, poll: float = 0.2) -> bool:
+    def wait_until_written(self, timeout: float, poll: float = 0.2, *, task_runs_only: bool = False) -> bool:
         """Block until the server has written every event this sender posted (best estimate).
 
-        Called at exit for the temporary server Prefect starts in-process when no API URL is
+        ``task_runs_only``: return once the task runs are written (the end of a run: what
+        the UI shows), without waiting for the event feed. Called at exit for the temporary server Prefect starts in-process when no API URL is
         set: it stops with the process, and events it has accepted but not yet written
         (batched, up to ~1 s, longer after a large run) would be lost. Task runs come first:
         once they are all written, stored events get at most 10 s more. A busy server's
@@ -171,7 +172,7 @@ class EventSender:
                     last_error = f"{type(exc).__name__}: {exc}"
                 now = time.monotonic()
                 if not last_error and recorded >= self.sent:
-                    if persisted >= self.sent:
+                    if persisted >= self.sent or task_runs_only:
                         return True
                     runs_done_at = runs_done_at or now
                     if now - runs_done_at > 10.0:
@@ -179,12 +180,14 @@ class EventSender:
                         return True
                 if now > deadline:
                     logger.warning(
-                        "the temporary Prefect server had written ~%d of %d task-run events after %.0f s%s; "
-                        "the rest is lost when it stops with this process",
+                        "the Prefect server had written ~%d of %d task-run events after %.0f s%s; %s",
                         recorded,
                         self.sent,
                         now - start,
                         f" (last error: {last_error})" if last_error else "",
+                        "the rest is lost when it stops with this process"
+                        if self.ephemeral
+                        else "the rest is still being written: some hosts may show Running for a while",
                     )
                     return False
                 time.sleep(poll)

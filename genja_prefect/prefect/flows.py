@@ -27,26 +27,32 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from genja_prefect.definition import TaskDefinition
+from genja_prefect.outcome import FailPolicy, HostsFailedError, Outcome
 from genja_prefect.engine.loop import run_plain
 from genja_prefect.prefect import artifacts
 from genja_prefect.prefect.naming import (
     batch_run_name,
     batch_task_key,
     host_run_name,
+    SKIPPED_STATE_NAME,
+    host_failure_line,
     host_state_message,
     host_tags,
     host_task_key,
+    job_name,
     run_name,
     subflow_run_name,
 )
+from genja_prefect.prefect.events import EventSender
 from genja_prefect.prefect.server import tune_ephemeral_server
 from genja_prefect.prefect.subflows import RootSubflow, SubflowPlan
-from genja_prefect.prefect.task_runs import HostRunRecorder, flow_heartbeats_disabled
+from genja_prefect.prefect.task_runs import HostRun, HostRunRecorder, flow_heartbeats_disabled
 from genja_prefect.results import HostTaskResult, RunResults, TaskResults
 from genja_prefect.task import Host
 
@@ -73,6 +79,8 @@ class PrefectHooks:
         self.recorder: HostRunRecorder | None = None
         self.last_recorder: HostRunRecorder | None = None
         self._by_task: dict[str, HostRunRecorder] = {}
+        #: root task -> host -> (task run id, when the host finished): for links and events
+        self.finished: dict[str, dict[str, tuple[str, str]]] = {}
         self._batches: dict[int, list[Any]] = {}
         self._index: dict[str, int] = {}
         self._sizes: dict[int, int] = {}
@@ -80,6 +88,7 @@ class PrefectHooks:
     def begin_root(self, recorder: HostRunRecorder, task: TaskDefinition, host_ids: Sequence[str]) -> None:
         self.recorder = recorder
         self._by_task[task.name] = recorder
+        self.finished[task.name] = {}
         self._batches = {}
         if self.mode == "batch":
             self._index = {h: i // self.batch_size for i, h in enumerate(host_ids)}
@@ -96,7 +105,7 @@ class PrefectHooks:
             return None
         if self.mode != "batch":
             run = recorder.start(host_run_name(task.name, host.id), task_key=host_task_key(task.name), tags=host_tags(host))
-            return (recorder, run)
+            return (recorder, run, host.id)
         batch = self._index.get(host.id, -1)
         with self._lock:
             entry = self._batches.get(batch)
@@ -110,26 +119,46 @@ class PrefectHooks:
                 )
                 entry = self._batches[batch] = [run, 0, 0]  # run, done, failed
         recorder.logger(entry[0]).debug("host %s started", host.id)
-        return (recorder, batch)
+        return (recorder, batch, host.id)
 
     def host_context(self, token: Any) -> Any:
         """Inside a host's per-host task run, ``prefect.get_run_logger()`` logs to that run."""
         if token is None or self.mode == "batch":
             return nullcontext()
-        recorder, run = token
+        recorder, run, _ = token
         return recorder.context(run)
+
+    def _run_of(self, token: Any) -> tuple[HostRunRecorder, HostRun]:
+        recorder, key, _ = token
+        return recorder, (key if self.mode != "batch" else self._batches[key][0])
+
+    def host_log(self, token: Any, level: int, message: str) -> None:
+        """A note about the host (a connection retry) on its task run, prefixed with its id."""
+        if token is None:
+            return
+        recorder, run = self._run_of(token)
+        recorder.logger(run).log(level, "%s: %s", token[2], message)
 
     def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None:
         if token is None:
             return
-        recorder, key = token
+        recorder, key, _ = token
         failed = result.status == "failed"
         if self.mode != "batch":
             message = host_state_message(result)
             if failed:
-                recorder.logger(key).warning("%s", message)
-            cancelled = result.status == "skipped" and result.reason == "cancelled"  # type: ignore[union-attr]
-            recorder.finish(key, ok=not failed, message=message, cancelled=cancelled)
+                recorder.logger(key).error("%s", host_failure_line(host.id, result))
+            skipped = result.status == "skipped"
+            cancelled = skipped and result.reason == "cancelled"  # type: ignore[union-attr]
+            recorder.finish(
+                key,
+                ok=not failed,
+                message=message,
+                cancelled=cancelled,
+                state_name=SKIPPED_STATE_NAME if skipped and not cancelled else None,
+                run_count=_attempts(result),
+            )
+            self.finished[task.name][host.id] = (str(key.id), datetime.now(UTC).isoformat())
             return
         with self._lock:
             entry = self._batches[key]
@@ -137,7 +166,8 @@ class PrefectHooks:
             entry[2] += int(failed)
             complete = entry[1] == self._sizes.get(key, 0)
         if failed:
-            recorder.logger(entry[0]).warning("%s: %s", host.id, host_state_message(result))
+            recorder.logger(entry[0]).error("%s", host_failure_line(host.id, result))
+        self.finished[task.name][host.id] = (str(entry[0].id), datetime.now(UTC).isoformat())
         if complete:
             done, nfailed = entry[1], entry[2]
             recorder.finish(
@@ -147,30 +177,100 @@ class PrefectHooks:
             )
 
 
-def _final_state(results: RunResults) -> Any:
+def _attempts(result: HostTaskResult) -> int:
+    """How many times the host was tried: task retries, or connection-open attempts."""
+    attempts = getattr(result, "attempts", None) or 1
+    details = getattr(result, "details", None) or {}
+    opened = details.get("attempts") if isinstance(details, dict) else None
+    return max(int(attempts), int(opened) if isinstance(opened, int) else 1)
+
+
+def _run_outcome(results: RunResults, policy: FailPolicy) -> Outcome:
+    """The run's verdict: hosts that failed in any root task, against the hosts that ran."""
+    hosts: dict[str, None] = {}
+    failed: dict[str, None] = {}
+    for tree in results:
+        hosts.update(dict.fromkeys(tree.hosts))
+        failed.update(dict.fromkeys(tree.failed_hosts))
+    return policy.judge(len(hosts), list(failed))
+
+
+def _final_state(results: RunResults, policy: FailPolicy) -> Any:
     from prefect.states import Completed, Failed
 
-    total = sum(len(r.hosts) for r in results)
-    failed = sum(len(r.failed_hosts) for r in results)
-    message = f"{len(results)} root task(s), {total} host result(s), {failed} failed"
-    if total and failed == total:
+    outcome = _run_outcome(results, policy)
+    message = f"{len(results)} root task(s): {outcome.message}"
+    if outcome.failed:
         return Failed(message=message, data=results)
     return Completed(message=message, data=results)
 
 
-def _root_message(results: TaskResults) -> tuple[bool, str]:
-    total, failed = len(results.hosts), len(results.failed_hosts)
-    return (not total or failed < total), f"{total} hosts: {results.host_summary()}"
+def job_state(tree: Any, results: RunResults | TaskResults, fail_on: str) -> Any:
+    """What a ready-made job's flow returns: its result tree, or -- when ``fail_on`` says the
+    run failed -- a Failed state (red in the UI, notifications fire) carrying the tree.
+
+    Called from Python the flow then raises :class:`~genja_prefect.outcome.HostsFailedError`
+    whose ``tree`` is the same result tree; with ``return_state=True``,
+    ``state.result(raise_on_failure=False)`` is that error.
+    """
+    runs = RunResults([results]) if isinstance(results, TaskResults) else results
+    outcome = _run_outcome(runs, FailPolicy.parse(fail_on))
+    if not outcome.failed:
+        return tree
+    from prefect.context import FlowRunContext
+    from prefect.states import Failed
+
+    if FlowRunContext.get() is None:
+        return tree  # the flow's function called as a plain function: no run to fail
+    return Failed(message=outcome.message, data=HostsFailedError(outcome.message, tree))
+
+
+def _host_event(
+    name: str, task_name: str, host: Host, result: HostTaskResult, task_run_id: str, occurred: str, related: list[dict[str, str]]
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"task": task_name, "status": result.status}
+    if result.status == "failed":
+        payload.update(kind=result.kind.value, message=result.message)  # type: ignore[union-attr]
+    diff = getattr(result, "diff", None)
+    if diff:
+        lines = str(diff).splitlines()
+        payload.update(
+            lines_added=sum(1 for x in lines if x.startswith("+") and not x.startswith("+++")),
+            lines_removed=sum(1 for x in lines if x.startswith("-") and not x.startswith("---")),
+        )
+    return {
+        "id": str(uuid.uuid4()),
+        "occurred": occurred,
+        "event": name,
+        "resource": {
+            "prefect.resource.id": f"genja.host.{host.id}",
+            "prefect.resource.name": host.id,
+            "genja.host.id": host.id,
+            "genja.platform": host.platform or "",
+            "genja.groups": ",".join(host.groups),
+        },
+        "related": [
+            *related,
+            {"prefect.resource.id": f"prefect.task-run.{task_run_id}", "prefect.resource.role": "task-run"},
+        ],
+        "payload": payload,
+    }
 
 
 class _SubflowRoot:
     """A root task in its pre-created subflow run: Running when opened, then final."""
 
     def __init__(
-        self, sub: RootSubflow, runtime: "Genja", task: TaskDefinition, host_ids: Sequence[str], hooks: PrefectHooks
+        self,
+        sub: RootSubflow,
+        runtime: "Genja",
+        task: TaskDefinition,
+        host_ids: Sequence[str],
+        hooks: PrefectHooks,
+        flow_name: str,
     ) -> None:
-        self.sub, self.task, self.hooks = sub, task, hooks
-        self.artifacts = runtime.settings.prefect.artifacts
+        self.sub, self.task, self.hooks, self.runtime = sub, task, hooks, runtime
+        self.config = runtime.settings.prefect
         sub.start()
         # Running -> Completed/Failed only: a Pending state per host would add a third to what
         # the server must ingest, for no information (the host starts the moment it is recorded).
@@ -179,11 +279,16 @@ class _SubflowRoot:
             sub.id,
             flow_run_name=sub.run_name,
             flow_id=sub.flow_id,
-            flow_name=task.name,
+            flow_name=flow_name,
             record_pending=False,
             coalesce=True,
-            tag_resources=runtime.settings.prefect.tag_events,
+            tag_resources=self.config.tag_events,
         )
+        self.related = [
+            {"prefect.resource.id": f"prefect.flow-run.{sub.id}", "prefect.resource.role": "flow-run", "prefect.resource.name": sub.run_name},
+            {"prefect.resource.id": f"prefect.flow-run.{sub.parent_flow_run_id}", "prefect.resource.role": "parent-flow-run"},
+            {"prefect.resource.id": f"prefect.flow.{sub.flow_id}", "prefect.resource.role": "flow", "prefect.resource.name": flow_name},
+        ]
         hooks.begin_root(self.recorder, task, host_ids)
 
     def fail(self, exc: BaseException) -> None:
@@ -201,10 +306,82 @@ class _SubflowRoot:
         # run waits for delivery once, at its end (see run_with_prefect).
         self.recorder.close(message="the run stopped before this host finished", timeout=0)
         self.hooks.last_recorder = self.recorder
-        if self.artifacts:
-            artifacts.publish(self.task, results, self.sub.create_artifact)
-        ok, message = _root_message(results)
-        self.sub.finish(ok=ok, message=message)
+        finished = self.hooks.finished.get(self.task.name, {})
+        if self.config.artifacts:
+            runs = {h: run_id for h, (run_id, _) in finished.items()} if self.hooks.mode != "batch" else None
+            artifacts.publish(self.task, results, self.sub.create_artifact, runs)
+            # The summary on the job's own flow run too: where people look first.
+            self.sub.create_parent_artifact(
+                "markdown", artifacts.summary_markdown(self.task.name, results), f"Summary of {self.task.name}"
+            )
+            self._host_artifacts(results, finished)
+        self._events(results, finished)
+        outcome = FailPolicy.parse(self.config.fail_on).judge(len(results.hosts), results.failed_hosts)
+        self.sub.finish(ok=not outcome.failed, message=f"{outcome.message} ({results.host_summary()})")
+
+    def _host_artifacts(self, results: TaskResults, finished: dict[str, tuple[str, str]]) -> None:
+        setting = self.config.host_artifacts
+        if setting == "none" or self.hooks.mode == "batch":
+            return
+        made = 0
+        for host_id, result in results.hosts.items():
+            if made >= HOST_ARTIFACT_LIMIT:
+                logger.info("per-host artifacts: the first %d made, the rest left out", made)
+                break
+            if host_id in finished and artifacts.wants_host_artifact(setting, result):
+                self.sub.create_artifact(
+                    None,
+                    "markdown",
+                    artifacts.host_markdown(host_id, result),
+                    f"{self.task.name} on {host_id}",
+                    task_run_id=finished[host_id][0],
+                )
+                made += 1
+
+    def _events(self, results: TaskResults, finished: dict[str, tuple[str, str]]) -> None:
+        views = self.runtime.host_views()
+        events = []
+        for host_id, result in results.hosts.items():
+            if host_id not in finished:
+                continue
+            run_id, occurred = finished[host_id]
+            host = views[host_id]
+            if result.status == "failed":
+                events.append(_host_event("genja.host.failed", self.task.name, host, result, run_id, occurred, self.related))
+            if getattr(result, "changed", False):
+                events.append(_host_event("genja.host.changed", self.task.name, host, result, run_id, occurred, self.related))
+        for start in range(0, len(events), 500):
+            self.sub.emit(events[start : start + 500])
+
+
+#: Per-host artifacts made per root task at most (a run where thousands of hosts fail gets
+#: the first ones; the table artifact still lists every host).
+HOST_ARTIFACT_LIMIT = 200
+
+
+def _run_finished_event(
+    flow_run_id: Any, flow_id: Any, flow_name: str, run_label: str, results: RunResults, policy: FailPolicy
+) -> dict[str, Any]:
+    outcome = _run_outcome(results, policy)
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for tree in results:
+        for r in tree.hosts.values():
+            counts[r.status] = counts.get(r.status, 0) + 1
+    return {
+        "id": str(uuid.uuid4()),
+        "occurred": datetime.now(UTC).isoformat(),
+        "event": "genja.run.finished",
+        "resource": {
+            "prefect.resource.id": f"genja.run.{flow_run_id}",
+            "prefect.resource.name": run_label,
+            "genja.outcome": "failed" if outcome.failed else "passed",
+        },
+        "related": [
+            {"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run", "prefect.resource.name": run_label},
+            {"prefect.resource.id": f"prefect.flow.{flow_id}", "prefect.resource.role": "flow", "prefect.resource.name": flow_name},
+        ],
+        "payload": {"root_tasks": [t.task_name for t in results], **counts, "message": outcome.message},
+    }
 
 
 def _run_root_subflow(
@@ -213,10 +390,11 @@ def _run_root_subflow(
     task: TaskDefinition,
     host_ids: Sequence[str],
     hooks: PrefectHooks,
+    flow_name: str,
     run_root: Callable[[], TaskResults],
 ) -> TaskResults:
     """Run a root task in its pre-created subflow run."""
-    root = _SubflowRoot(sub, runtime, task, host_ids, hooks)
+    root = _SubflowRoot(sub, runtime, task, host_ids, hooks, flow_name)
     try:
         results = run_root()
     except BaseException as exc:
@@ -233,6 +411,28 @@ def _host_run_mode(runtime: "Genja") -> str:
     return "batch" if runtime.host_count() > config.batch_threshold else "per_host"
 
 
+def _rename(client: Any, flow_run_id: Any, name: str) -> None:
+    try:
+        client.update_flow_run(flow_run_id, name=name)
+    except Exception as exc:  # noqa: BLE001 - a name is cosmetic; the run goes on
+        logger.debug("could not rename flow run %s: %s", flow_run_id, exc)
+
+
+def _wait_for_the_record(recorder: HostRunRecorder, timeout: float) -> None:
+    """At the end of a run: every host event posted and written, so nothing shows Running or
+    Pending in Prefect once the call has returned."""
+    if not recorder.flush(timeout):
+        logger.warning(
+            "Prefect is still ingesting this run's task-run events after %.0fs; "
+            "they keep being delivered in the background",
+            timeout,
+        )
+        return
+    # Until the server has written them (batched, ~1 s): the call returns with every host's
+    # task run final in the API, on the temporary server as on the user's own.
+    EventSender.shared().wait_until_written(timeout, task_runs_only=True)
+
+
 def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
     """Run root tasks as a Prefect flow run (or inside the current one)."""
     from prefect import flow
@@ -243,6 +443,11 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
         tune_ephemeral_server()
     hooks = PrefectHooks(_host_run_mode(runtime), config.batch_size)
     host_ids = runtime.host_ids()
+    policy = FailPolicy.parse(config.fail_on)
+    # Named after the job and its selection: "collect_facts platform=ios (12 hosts)".
+    label = run_name(
+        str(runtime.run_parameters.get("job") or job_name([t.name for t in tasks])), runtime.selection, len(host_ids)
+    )
 
     dask: Any = None  # a DaskRun while the job runs with task_runner: dask
 
@@ -250,7 +455,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
 
     def root_wrapper(task: TaskDefinition, run_root: Callable[[], TaskResults]) -> TaskResults:
         if dask is None:
-            return _run_root_subflow(subflows.pop(0), runtime, task, host_ids, hooks, run_root)
+            return _run_root_subflow(subflows.pop(0), runtime, task, host_ids, hooks, flow_name(), run_root)
 
         def subflow_body() -> TaskResults:
             # The engine's root task (processors, then the ``dask`` runner plugin submitting
@@ -272,7 +477,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             return _enter(token)
 
         subflow = flow(
-            name=task.name,
+            name=flow_name(),  # the job's own flow: one flow per job in the UI
             flow_run_name=subflow_run_name(task.name, len(host_ids)),
             validate_parameters=False,
             log_prints=False,
@@ -292,9 +497,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     ) -> list[TaskResults]:
         # A runner scheduling the whole task list itself: every root task's subflow is open
         # while it runs, and each host execution is recorded in its own root task's subflow.
-        opened = [
-            _SubflowRoot(subflows.pop(0), runtime, task, host_ids, hooks) for task in roots
-        ]
+        opened = [_SubflowRoot(subflows.pop(0), runtime, task, host_ids, hooks, flow_name()) for task in roots]
         try:
             out = run_roots()
         except BaseException as exc:
@@ -305,6 +508,10 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             root.complete(results)
         return out
 
+    def flow_name() -> str:
+        ctx = FlowRunContext.get()
+        return ctx.flow.name if ctx is not None and ctx.flow is not None else config.flow_name
+
     def run_all() -> RunResults:
         nonlocal dask
         if config.task_runner != "dask":
@@ -313,21 +520,29 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             parent = FlowRunContext.get()
             assert parent is not None and parent.flow_run is not None
             with get_client(sync_client=True) as client:
+                if runtime.run_parameters.get("job") and parent.flow_run.name != label:
+                    # A ready-made job's flow run (also a deployment's): named after the job
+                    # and its selection once the selection is known.
+                    _rename(client, parent.flow_run.id, label)
                 plan = SubflowPlan(
-                    client, parent.flow_run.id, [t.name for t in tasks], lambda n: subflow_run_name(n, len(host_ids))
+                    client,
+                    parent.flow_run.id,
+                    parent.flow_run.flow_id,
+                    [t.name for t in tasks],
+                    lambda n: subflow_run_name(n, len(host_ids)),
                 )
                 subflows[:] = plan.subflows
                 try:
-                    return run_plain(
+                    results = run_plain(
                         runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper, roots_wrapper=roots_wrapper
                     )
+                    plan.emit(
+                        [_run_finished_event(parent.flow_run.id, parent.flow_run.flow_id, flow_name(), label, results, policy)]
+                    )
+                    return results
                 finally:
-                    if hooks.last_recorder is not None and not hooks.last_recorder.flush(config.flush_timeout_s):
-                        logger.warning(
-                            "Prefect is still ingesting this run's task-run events after %.0fs; "
-                            "they keep being delivered in the background",
-                            config.flush_timeout_s,
-                        )
+                    if hooks.last_recorder is not None:
+                        _wait_for_the_record(hooks.last_recorder, config.flush_timeout_s)
                     plan.close()
         from genja_prefect.prefect.dask import DaskRun, dask_cluster
 
@@ -343,14 +558,14 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
                 dask = None
 
     def job(invocation: dict[str, Any] | None = None) -> Any:
-        return _final_state(run_all())
+        return _final_state(run_all(), policy)
 
     if FlowRunContext.get() is not None:
         return run_all()
 
     outer = flow(
         name=config.flow_name,
-        flow_run_name=run_name([t.name for t in tasks], len(host_ids)),
+        flow_run_name=label,
         validate_parameters=False,
         log_prints=False,
         persist_result=False,

@@ -51,12 +51,30 @@ def batch_task_key(task_name: str) -> str:
 
 def subflow_run_name(task_name: str, host_count: int) -> str:
     """A root task's subflow run: ``TASK (N hosts)``."""
-    return f"{task_name} ({host_count} hosts)"
+    return f"{task_name} ({_hosts(host_count)})"
 
 
-def run_name(task_names: Sequence[str], host_count: int) -> str:
-    """The flow run of a ``run_tasks`` call: ``a, b on N hosts``."""
-    return f"{', '.join(task_names) or 'no tasks'} on {host_count} hosts"
+def _hosts(count: int) -> str:
+    return f"{count} host" if count == 1 else f"{count} hosts"
+
+
+def run_name(job: str, selection: Sequence[str], host_count: int) -> str:
+    """The flow run of a job: what ran, on which selection, how many hosts.
+
+    ``collect_facts platform=ios (12 hosts)``; a long selection is shortened.
+    """
+    parts = [job or "no tasks"]
+    for item in selection:
+        parts.append(item if len(item) <= 40 else item[:37] + "...")
+    text = " ".join(parts)
+    if len(text) > 100:
+        text = text[:97] + "..."
+    return f"{text} ({_hosts(host_count)})"
+
+
+def job_name(task_names: Sequence[str]) -> str:
+    """The job a ``run_tasks`` call runs, named by its root tasks: ``a, b``."""
+    return ", ".join(task_names)
 
 
 def table_artifact_key(task_name: str) -> str:
@@ -72,5 +90,16 @@ def host_state_message(result: HostTaskResult) -> str:
     if result.status == "failed":
         return f"failed ({result.kind.value}): {result.message}"  # type: ignore[union-attr]
     if result.status == "skipped":
-        return f"skipped ({result.reason})"  # type: ignore[union-attr]
+        message = getattr(result, "message", None)
+        return f"skipped ({result.reason})" + (f": {message}" if message else "")  # type: ignore[union-attr]
     return result.summary or "passed"  # type: ignore[union-attr]
+
+
+#: The state name of a skipped host's task run (a Completed-type state): told apart from
+#: passed hosts in lists and filters.
+SKIPPED_STATE_NAME = "Skipped"
+
+
+def host_failure_line(host_id: str, result: HostTaskResult) -> str:
+    """The ERROR line on a failed host's task run: ``r1: authentication failed: ...``."""
+    return f"{host_id}: {result.kind.value} failed: {result.message}"  # type: ignore[union-attr]

@@ -220,15 +220,19 @@ class HostRunRecorder:
         message: str = "",
         state_name: str | None = None,
         cancelled: bool = False,
+        run_count: int = 1,
     ) -> None:
         """Record the run's final state: Completed (``ok``) or Failed, with ``message``.
 
         ``cancelled`` records Cancelled instead (e.g. a host skipped because the run was
         cancelled). ``state_name`` overrides the displayed name (e.g. ``"Skipped"`` for a
-        Completed run). Finishing a run twice raises ``ValueError``.
+        Completed run). ``run_count`` is how many attempts the host took (shown as the task
+        run's run count). Finishing a run twice raises ``ValueError``.
         """
         if self._open.pop(run.id, None) is None:
             raise ValueError(f"task run {run.name!r} ({run.id}) was already finished or is not from this recorder")
+        if run_count > 1:
+            run._task_run = {**run._task_run, "run_count": run_count}
         if cancelled:
             self._final(run, "CANCELLED", state_name or "Cancelled", message)
             return

@@ -100,3 +100,52 @@ def test_flow_parameters_hold_no_secret_and_share_a_shape() -> None:
         assert list(params)[:1] == ["settings"], name
         assert {"filter", "workers", "runner"} <= set(params), name
         assert not {"password", "username", "secret", "token"} & set(params), name
+
+
+def _with_dead_device(settings: str, tmp_path: Path, port: int) -> str:
+    """A copy of a lab's settings whose inventory also has ``dead1``: nothing listens on its port."""
+    import shutil
+
+    import yaml
+
+    source = Path(settings).parent
+    target = tmp_path / "with-dead-device"
+    shutil.copytree(source, target)
+    hosts_file = target / "hosts.yaml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    hosts["dead1"] = {"hostname": "127.0.0.1", "port": port, "platform": "ios", "groups": ["lab_ssh"]}
+    hosts_file.write_text(yaml.safe_dump(hosts))
+    return str(target / "settings.yaml")
+
+
+def test_a_nightly_backup_with_a_dead_device_is_a_red_run_named_after_the_job(
+    prefect_api: str, sim_settings: str, tmp_path: Path, closed_port: int
+) -> None:
+    from genja_prefect.outcome import HostsFailedError
+
+    settings = _with_dead_device(sim_settings, tmp_path, closed_port)
+    params = {"settings": settings, "filter": {"groups__contains": "lab_ssh"}, "backup_dir": str(tmp_path / "b")}
+    state = backup_configs(**params, return_state=True)
+    # red in Prefect (notifications and automations on "flow run Failed" fire), naming the device
+    assert state.is_failed() and state.message == "1 of 3 hosts failed: dead1"
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, HostsFailedError)
+    tree = error.tree  # the result tree is kept: the live devices' backups are there
+    assert {h: e["status"] for h, e in tree["hosts"].items()} == {"sim-ios1": "passed", "sim-eos1": "passed", "dead1": "failed"}
+    assert (tmp_path / "b" / "sim-ios1.cfg").exists()
+    run = prefect_rest.post("/flow_runs/filter", {"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}, "limit": 1, "offset": 0})[0]
+    assert run["name"] == "backup_configs groups__contains=lab_ssh (3 hosts)"
+    # called from Python, the flow raises that error (with the tree), not a Prefect wrapper
+    with pytest.raises(HostsFailedError, match="1 of 3 hosts failed: dead1") as raised:
+        backup_configs(**params)
+    assert raised.value.tree["hosts"]["sim-eos1"]["status"] == "passed"
+
+
+def test_fail_on_all_keeps_a_best_effort_job_green(
+    prefect_api: str, sim_settings: str, tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _with_dead_device(sim_settings, tmp_path, closed_port)
+    monkeypatch.setenv("GENJA_PREFECT_PREFECT__FAIL_ON", "all")
+    state = collect_facts(settings=settings, filter={"groups__contains": "lab_ssh"}, return_state=True)
+    assert state.is_completed()
+    assert state.result()["hosts"]["dead1"]["status"] == "failed"
