@@ -24,7 +24,7 @@ from genja_prefect.errors import InventoryError, PluginError
 from genja_prefect.inventory import Inventory
 from genja_prefect.plugins import PluginManager, default_plugin_manager
 from genja_prefect.results import RunResults, TaskResults
-from genja_prefect.selection import compile_filter, has_key, key_matches
+from genja_prefect.selection import compile_filter, describe, has_key, key_matches
 from genja_prefect.settings import Settings
 from genja_prefect.task import Host
 
@@ -192,7 +192,7 @@ class Genja:
             return selected.filter(**criteria) if criteria else selected
         predicate = compile_filter(**criteria)
         views = self.host_views()
-        description = " ".join(f"{k}={v}" for k, v in criteria.items())
+        description = describe(criteria)
         return self._select(tuple(h for h in self.host_ids() if predicate(views[h])), description)
 
     def filter_by_key(self, key: str) -> "Genja":

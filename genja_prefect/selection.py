@@ -106,3 +106,8 @@ def key_matches(host: Host, key: str, pattern: Any) -> bool:
             return any(fnmatch.fnmatchcase(str(v), pattern) for v in value)
         return fnmatch.fnmatchcase(str(value), pattern)
     return bool(value == pattern)
+
+
+def describe(criteria: Mapping[str, Any]) -> str:
+    """A keyword filter in one line, as run names show it: ``platform=ios groups__contains=core``."""
+    return " ".join(f"{key}={value}" for key, value in criteria.items())

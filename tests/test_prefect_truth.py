@@ -206,3 +206,57 @@ def test_genja_events_for_failed_and_changed_hosts_and_the_finished_run() -> Non
     assert f"prefect.flow-run.{sub['id']}" in related and f"prefect.flow-run.{outer['id']}" in related
     assert changed[0]["payload"]["lines_added"] == 1 and changed[0]["payload"]["lines_removed"] == 1
     assert finished[0]["payload"]["failed"] == 1 and finished[0]["payload"]["passed"] == 1
+
+
+def test_connection_retries_are_logged_on_the_hosts_task_run_with_its_attempt_count() -> None:
+    from genja_prefect.connection import ConnectionBase, ConnectionOpenError, ConnectionPluginBase
+
+    class Refusing(ConnectionBase):
+        def open(self, params):  # type: ignore[no-untyped-def]
+            raise ConnectionOpenError(f"{params.address}: connection refused", kind="connection")
+
+        def close(self):  # type: ignore[no-untyped-def]
+            return None
+
+        def is_alive(self) -> bool:
+            return False
+
+    class RefusingPlugin(ConnectionPluginBase):
+        name = "refusing"
+
+        def create(self, key):  # type: ignore[no-untyped-def]
+            return Refusing()
+
+    @task(name="needs_session", connection_plugin_name="refusing")
+    class NeedsSession:
+        def start(self, task, host, context):  # type: ignore[no-untyped-def]
+            context.connection()
+            return TaskSuccessResult(summary="never")
+
+    pm = genja_lib.PluginManager(discover=False)
+    pm.register_plugin(RefusingPlugin())
+    flow_name = "genja-truth-retries"
+    genja = genja_lib.Genja.from_hosts(
+        {"edge1": {"hostname": "127.0.0.1", "port": 9}},
+        settings={
+            "prefect": {"flow_name": flow_name},
+            "runner": {"max_connection_attempts": 3, "connection_backoff_ms": 10},
+        },
+        plugin_manager=pm,
+    )
+    result = genja.run_task(NeedsSession)["edge1"]
+    assert result.status == "failed" and result.details["attempts"] == 3
+    _, (sub,) = _outer_and_subflows(flow_name)
+    (run,) = _task_runs(sub["id"])
+    assert run["run_count"] == 3 and run["state"]["type"] == "FAILED"
+    deadline = time.monotonic() + 60
+    retries: list[str] = []
+    while time.monotonic() < deadline and len(retries) < 2:
+        logs = prefect_rest.post(
+            "/logs/filter",
+            {"logs": {"task_run_id": {"any_": [run["id"]]}}, "limit": 50, "offset": 0, "sort": "TIMESTAMP_ASC"},
+        )
+        retries = [e["message"] for e in logs if "retrying in" in e["message"]]
+        time.sleep(0.3)
+    assert len(retries) == 2 and all(m.startswith("edge1: opening refusing@edge1 failed (attempt") for m in retries), retries
+    assert "(attempt 1/3, connection)" in retries[0] and "(attempt 2/3, connection)" in retries[1]

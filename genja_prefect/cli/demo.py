@@ -17,11 +17,12 @@ from rich.console import Console
 from genja_prefect.errors import GenjaError
 
 
-def _ui_hint() -> str:
+def _ui_hint(run_names: list[str]) -> str:
     api = os.environ.get("PREFECT_API_URL")
     if api:
         ui = api[: -len("/api")] if api.endswith("/api") else api
-        return f"See the flow runs 'genja-run' and their task runs in the Prefect UI: {ui}/runs"
+        names = " and ".join(f"'{n}'" for n in run_names)
+        return f"See the flow runs {names}, with a task run per device, in the Prefect UI: {ui}/runs"
     return (
         "Prefect ran in ephemeral mode (no server). To watch runs in the UI: "
         "`prefect server start` in another terminal, then "
@@ -39,8 +40,11 @@ def run_demo(directory: Path, workers: int = 10) -> int:
         from genja_prefect_flows import backup_configs, collect_facts
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise GenjaError(f"the ready-made flows are not installed ({exc})") from None
-    from genja_prefect.prefect.server import tune_ephemeral_server
+    from genja_prefect.cli.jobs import run_job
     from genja_prefect.cli.progress import print_summary
+    from genja_prefect.prefect.naming import run_name
+    from genja_prefect.prefect.server import tune_ephemeral_server
+    from genja_prefect.selection import describe
 
     # The ready-made flows are Prefect flows: the temporary server starts with the first one,
     # before the engine could tune it. And the demo's traffic stays on 127.0.0.1: no
@@ -60,14 +64,18 @@ def run_demo(directory: Path, workers: int = 10) -> int:
         console.print(f"{len(lab.hosts)} devices on 127.0.0.1; inventory: {settings}")
         ssh_only = {"groups__contains": "lab_ssh"}
         console.print("[bold]Collecting facts[/bold] ...")
-        facts = collect_facts(settings=settings, filter=ssh_only)
+        facts = run_job(collect_facts, settings=settings, filter=ssh_only)
         console.print("[bold]Backing up configs[/bold] ...")
         # fakenos's Junos model has no configuration command, so only IOS and EOS are backed up.
         backup_hosts = {"groups__contains": "lab_ssh", "platform__ne": "junos"}
-        backups = backup_configs(settings=settings, filter=backup_hosts, backup_dir=str(directory / "backups"))
-    trees = [t for out in (facts, backups) for t in (out if isinstance(out, list) else [out])]
+        backups = run_job(backup_configs, settings=settings, filter=backup_hosts, backup_dir=str(directory / "backups"))
+    trees = [*facts, *backups]
+    names = [
+        run_name("collect_facts", [describe(ssh_only)], len(facts[0]["hosts"])),
+        run_name("backup_configs", [describe(backup_hosts)], len(backups[0]["hosts"])),
+    ]
     print_summary(trees, console)
     console.print(f"Backups are in {directory / 'backups'}")
-    console.print(_ui_hint())
+    console.print(_ui_hint(names))
     failed = any(r["status"] == "failed" for t in trees for r in t["hosts"].values())
     return 1 if failed else 0

@@ -248,6 +248,9 @@ def _host_event(
             "genja.host.id": host.id,
             "genja.platform": host.platform or "",
             "genja.groups": ",".join(host.groups),
+            # "true" when the host reported what changed (a config diff): a first backup
+            # changes files, not the device, and has none. Automations can match on it.
+            "genja.diff": "true" if diff else "false",
         },
         "related": [
             *related,
