@@ -101,7 +101,7 @@ def test_flow_subflows_task_runs_tags_artifacts_and_logs() -> None:
         # prefect.fail_on: any (the default): one failed host makes the run red, and says which
         assert outer.state.is_failed()
         assert "1 of 8 hosts failed: r3" in outer.state.message
-        assert outer.name == "collect_facts, backup_config (8 hosts)"
+        assert outer.name == "collect_facts, backup_config all (8 hosts)"
         subs = sorted(_subflows(client, outer.id), key=lambda r: r.start_time)
         assert [s.name.split(" (")[0] for s in subs] == ["collect_facts", "backup_config"]
         collect_runs = _task_runs(client, subs[0].id, 8)

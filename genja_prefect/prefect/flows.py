@@ -422,8 +422,8 @@ def _rename(client: Any, flow_run_id: Any, name: str) -> None:
 
 
 def _wait_for_the_record(recorder: HostRunRecorder, timeout: float) -> None:
-    """At the end of a run: every host event posted and written, so nothing shows Running or
-    Pending in Prefect once the call has returned."""
+    """At the end of a run: every host event posted, and on a server of the user's written, so
+    nothing shows Running or Pending in its UI once the call has returned."""
     if not recorder.flush(timeout):
         logger.warning(
             "Prefect is still ingesting this run's task-run events after %.0fs; "
@@ -431,9 +431,12 @@ def _wait_for_the_record(recorder: HostRunRecorder, timeout: float) -> None:
             timeout,
         )
         return
-    # Until the server has written them (batched, ~1 s): the call returns with every host's
-    # task run final in the API, on the temporary server as on the user's own.
-    EventSender.shared().wait_until_written(timeout, task_runs_only=True)
+    sender = EventSender.shared()
+    if not sender.ephemeral:
+        # A server of the user's outlives this process: the call returns once it has written
+        # the task runs (batched, within ~1 s), so the UI shows no host Running afterwards.
+        # The temporary server is only seen by this process; it is waited for at exit.
+        sender.wait_until_written(timeout, task_runs_only=True)
 
 
 def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:

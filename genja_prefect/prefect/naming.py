@@ -61,9 +61,13 @@ def _hosts(count: int) -> str:
 def run_name(job: str, selection: Sequence[str], host_count: int) -> str:
     """The flow run of a job: what ran, on which selection, how many hosts.
 
-    ``collect_facts platform=ios (12 hosts)``; a long selection is shortened.
+    ``collect_facts platform=ios (12 hosts)``, ``collect_facts all (12 hosts)`` for the whole
+    inventory (a root task's subflow is ``collect_facts (12 hosts)``); a long selection is
+    shortened.
     """
     parts = [job or "no tasks"]
+    if not selection:
+        parts.append("all")
     for item in selection:
         parts.append(item if len(item) <= 40 else item[:37] + "...")
     text = " ".join(parts)
