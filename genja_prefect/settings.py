@@ -119,6 +119,10 @@ class PrefectConfig(_Section):
       host failed; the default, so a nightly job with a dead device is a red run and Prefect
       notifications fire), ``all`` (every host failed: best-effort jobs), ``percent:N`` (more
       than N % of the hosts failed). The result tree is returned either way.
+    - ``device_lock``: hold a one-slot Prefect concurrency limit per device
+      (``genja-device:<host id>``) while a host runs, so two runs never work on one device at
+      once. Tag concurrency limits (``prefect concurrency-limit create platform:iosxr 1``) are
+      honoured either way.
     - ``host_artifacts``: per-host artifacts on the host's task run (``failed``: the failure
       details; ``changed``: the change diff; ``all``; ``none``). Default ``failed``.
     - ``tune_ephemeral_server``: when no ``PREFECT_API_URL`` is set, Prefect starts a temporary
@@ -144,6 +148,7 @@ class PrefectConfig(_Section):
     tune_ephemeral_server: bool = True
     fail_on: str = "any"
     host_artifacts: Literal["failed", "changed", "all", "none"] = "failed"
+    device_lock: bool = False
 
     @field_validator("fail_on")
     @classmethod

@@ -28,8 +28,8 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from genja_prefect.definition import TaskDefinition
@@ -50,6 +50,7 @@ from genja_prefect.prefect.naming import (
     subflow_run_name,
 )
 from genja_prefect.prefect.events import EventSender
+from genja_prefect.prefect.locks import HostLocks
 from genja_prefect.prefect.server import tune_ephemeral_server
 from genja_prefect.prefect.subflows import RootSubflow, SubflowPlan
 from genja_prefect.prefect.task_runs import HostRun, HostRunRecorder, flow_heartbeats_disabled
@@ -76,6 +77,7 @@ class PrefectHooks:
     def __init__(self, mode: str, batch_size: int) -> None:
         self.mode = mode
         self.batch_size = batch_size
+        self.locks: HostLocks | None = None  # Prefect concurrency limits hosts must hold
         self.recorder: HostRunRecorder | None = None
         self.last_recorder: HostRunRecorder | None = None
         self._by_task: dict[str, HostRunRecorder] = {}
@@ -104,8 +106,14 @@ class PrefectHooks:
         if recorder is None:
             return None
         if self.mode != "batch":
-            run = recorder.start(host_run_name(task.name, host.id), task_key=host_task_key(task.name), tags=host_tags(host))
-            return (recorder, run, host.id)
+            limits = self.locks.names_for(host) if self.locks is not None else []
+            run = recorder.start(
+                host_run_name(task.name, host.id),
+                task_key=host_task_key(task.name),
+                tags=host_tags(host),
+                awaiting_slot=bool(limits),
+            )
+            return (recorder, run, host.id, limits)
         batch = self._index.get(host.id, -1)
         with self._lock:
             entry = self._batches.get(batch)
@@ -119,17 +127,25 @@ class PrefectHooks:
                 )
                 entry = self._batches[batch] = [run, 0, 0]  # run, done, failed
         recorder.logger(entry[0]).debug("host %s started", host.id)
-        return (recorder, batch, host.id)
+        return (recorder, batch, host.id, [])
 
-    def host_context(self, token: Any) -> Any:
-        """Inside a host's per-host task run, ``prefect.get_run_logger()`` logs to that run."""
+    @contextmanager
+    def host_context(self, token: Any) -> Iterator[None]:
+        """Around a host's work: its concurrency slots, then (per-host mode) its task run's
+        context, so ``prefect.get_run_logger()`` logs to that run."""
         if token is None or self.mode == "batch":
-            return nullcontext()
-        recorder, run, _ = token
-        return recorder.context(run)
+            yield
+            return
+        recorder, run, _, limits = token
+        with ExitStack() as stack:
+            if limits:
+                stack.enter_context(HostLocks.hold(limits, run.id))
+                recorder.running(run)
+            stack.enter_context(recorder.context(run))
+            yield
 
     def _run_of(self, token: Any) -> tuple[HostRunRecorder, HostRun]:
-        recorder, key, _ = token
+        recorder, key, _, _ = token
         return recorder, (key if self.mode != "batch" else self._batches[key][0])
 
     def host_log(self, token: Any, level: int, message: str) -> None:
@@ -142,7 +158,7 @@ class PrefectHooks:
     def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None:
         if token is None:
             return
-        recorder, key, _ = token
+        recorder, key, _, _ = token
         failed = result.status == "failed"
         if self.mode != "batch":
             message = host_state_message(result)
@@ -530,6 +546,10 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
                     # A ready-made job's flow run (also a deployment's): named after the job
                     # and its selection once the selection is known.
                     _rename(client, parent.flow_run.id, label)
+                if hooks.mode != "batch":
+                    hooks.locks = HostLocks.for_run(
+                        client, [runtime.host_views()[h] for h in host_ids], config.device_lock
+                    )
                 plan = SubflowPlan(
                     client,
                     parent.flow_run.id,

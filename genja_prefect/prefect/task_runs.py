@@ -89,6 +89,7 @@ class HostRun:
     _task_run: dict[str, Any] = field(default_factory=dict)
     _related: list[dict[str, str]] = field(default_factory=list)
     _logger: logging.LoggerAdapter[logging.Logger] | None = None
+    _events: int = 0  # events emitted for this run so far
 
 
 class HostRunRecorder:
@@ -145,7 +146,6 @@ class HostRunRecorder:
         self.coalesce = coalesce
         self.tag_resources = tag_resources
         self._flow_run_key = str(self.flow_run_id)
-        self._events_per_run = 3 if record_pending else 2
         flow_related = [
             {
                 "prefect.resource.id": f"prefect.flow-run.{self.flow_run_id}",
@@ -169,8 +169,12 @@ class HostRunRecorder:
 
     # -- recording -------------------------------------------------------------------------
 
-    def start(self, name: str, task_key: str, tags: Sequence[str] = ()) -> HostRun:
-        """Record a new task run ``name`` (e.g. ``collect_facts@r1``) as Pending, then Running."""
+    def start(self, name: str, task_key: str, tags: Sequence[str] = (), *, awaiting_slot: bool = False) -> HostRun:
+        """Record a new task run ``name`` (e.g. ``collect_facts@r1``) as Pending, then Running.
+
+        ``awaiting_slot``: the run must first take concurrency slots; it is recorded as
+        ``AwaitingConcurrencySlot`` (as Prefect's engine names it) until :meth:`running`.
+        """
         run_id = _uuid7()
         tags = tuple(dict.fromkeys(tags))  # one tag, one related resource
         if self.tag_resources:
@@ -196,21 +200,37 @@ class HostRunRecorder:
         }
         run = HostRun(UUID(run_id), name, task_key, tags, self.flow_run_id, pending_at, _related=related)
         run._resource_id = f"prefect.task-run.{run_id}"
+        run._task_run = task_run
         previous = None
         if self.record_pending:
-            run._task_run = task_run
             self._emit(run, "PENDING", "Pending", "", None, pending_stamp)
             previous = "PENDING"
-        running_at = _now()
-        if running_at <= pending_at:  # the server orders a run's states by timestamp
-            running_at = pending_at + timedelta(microseconds=1)
-        run.start_time = running_at
-        running_stamp = running_at.isoformat()
-        run._task_run = {**task_run, "run_count": 1, "start_time": running_stamp}
-        self._emit(run, "RUNNING", "Running", "", previous, running_stamp)
         self._open[run.id] = run
         self._ids.append(run.id)
+        if awaiting_slot:
+            waiting_at = pending_at + timedelta(microseconds=1) if self.record_pending else pending_at
+            run.start_time = waiting_at
+            run.state = "SCHEDULED"
+            self._emit(
+                run, "SCHEDULED", "AwaitingConcurrencySlot", "waiting for a concurrency slot", previous, waiting_at.isoformat()
+            )
+            return run
+        self._running(run, pending_at, previous)
         return run
+
+    def running(self, run: HostRun) -> None:
+        """A run recorded with ``awaiting_slot`` got its slots: Running now."""
+        self._running(run, run.start_time, run.state)
+
+    def _running(self, run: HostRun, after: datetime, previous: str | None) -> None:
+        running_at = _now()
+        if running_at <= after:  # the server orders a run's states by timestamp
+            running_at = after + timedelta(microseconds=1)
+        run.start_time = running_at
+        running_stamp = running_at.isoformat()
+        run._task_run = {**run._task_run, "run_count": 1, "start_time": running_stamp}
+        run.state = "RUNNING"
+        self._emit(run, "RUNNING", "Running", "", previous, running_stamp)
 
     def finish(
         self,
@@ -255,6 +275,7 @@ class HostRunRecorder:
     ) -> None:
         event_id = _uuid7()
         message = message[:_MESSAGE_LIMIT]
+        run._events += 1
         self._sender.put(
             {
                 "id": event_id,
@@ -290,7 +311,7 @@ class HostRunRecorder:
                 "follows": run._last_event or None,
             },
             self._flow_run_key,
-            self._events_per_run if state_type in FINAL_STATE_TYPES else 0,
+            run._events if state_type in FINAL_STATE_TYPES else 0,
             run._resource_id if self.coalesce else None,
         )
         run._last_event = event_id
