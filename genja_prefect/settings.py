@@ -61,12 +61,27 @@ class RetryConfig(_Section):
     delay_ms: int = Field(default=0, ge=0)
 
 
+class RolloutConfig(_Section):
+    """``runner.rollout``: run a root task in waves and stop when too many hosts fail.
+
+    ``canary`` hosts run first (in selection order), then waves of ``batch_percent`` % of the
+    selected hosts. After each wave, when more than ``max_fail_percent`` % of the hosts run so
+    far failed, the rest are skipped with reason ``rollout_halted`` (and the run is red).
+    """
+
+    canary: int = Field(default=1, ge=0)
+    batch_percent: float = Field(default=25.0, gt=0, le=100)
+    max_fail_percent: float = Field(default=0.0, ge=0, le=100)
+
+
 class RunnerConfig(_Section):
     """``runner``: runner plugin and limits.
 
     ``worker_count`` is the number of host executions in flight for runners that support
     it (threaded): when unset, the machine's available parallelism; never more than the
-    selected hosts; clamped to at least 1.
+    selected hosts; clamped to at least 1. ``rollout`` (off by default) runs every root task
+    in waves (:class:`RolloutConfig`); a task can carry its own with ``@task(options={"rollout":
+    {...}})``.
     """
 
     plugin: str = "threaded"
@@ -76,6 +91,7 @@ class RunnerConfig(_Section):
     max_connection_attempts: int = Field(default=3, ge=1)
     connection_backoff_ms: int = Field(default=200, ge=0)
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    rollout: RolloutConfig | None = None
 
     def effective_worker_count(self, host_count: int) -> int:
         """The threaded runner's worker count for ``host_count`` selected hosts."""

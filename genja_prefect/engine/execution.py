@@ -313,16 +313,21 @@ def _run_node(
     return result
 
 
-def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host) -> TaskResults:
-    """Run a root task and its sub-tasks on one host; return that host's result tree."""
+def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host, skip: TaskSkipResult | None = None) -> TaskResults:
+    """Run a root task and its sub-tasks on one host; return that host's result tree.
+
+    With ``skip`` the host is not run but recorded (processors, orchestrator) as skipped.
+    """
     tree = TaskResults(task.name)
     processors = env.processors(task)
     token = env.hooks.host_started(task, host) if env.hooks is not None else None
     warnings: list[str] = []
     if processors:
         call_processor_hooks(env, processors, "host_started", (task.info, host), warnings)
-    if env.cancelled.is_set():
-        result: HostTaskResult = TaskSkipResult(reason="cancelled", message="the run was cancelled before this host started")
+    if skip is None and env.cancelled.is_set():
+        skip = TaskSkipResult(reason="cancelled", message="the run was cancelled before this host started")
+    if skip is not None:
+        result: HostTaskResult = skip
         tree.hosts[host.id] = result
     elif env.hooks is not None:
         hooks = env.hooks

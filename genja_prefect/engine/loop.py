@@ -21,15 +21,18 @@ from genja_prefect.engine.execution import (
     HostRunHooks,
     call_processor_hooks,
     reset_current_env,
+    run_host,
     set_current_env,
 )
 from genja_prefect.engine.resolver import TaskConnectionResolver
+from genja_prefect.engine.rollout import rollout_of, run_rollout
 from genja_prefect.results import RunResults, TaskResults
 from genja_prefect.runner import BatchRunnerPluginBase, RunnerPluginBase
 
 if TYPE_CHECKING:
     from genja_prefect.definition import TaskDefinition
     from genja_prefect.runtime import Genja
+    from genja_prefect.task import Host
 
 #: ``wrapper(task, run_root)`` runs one root task (``run_root()``) inside whatever the
 #: orchestrator wraps it in (a Prefect subflow) and returns its results.
@@ -132,8 +135,16 @@ def run_root(
         call_processor_hooks(env, processors, "task_started", (task.info, list(host_ids)), warnings)
     runner = runtime.plugin_manager.get("runner", settings.runner.plugin)
     hosts = {h: env.host(h) for h in host_ids}
-    results = _call_maybe_async(runner.run_task, task, hosts, env.resolver, settings.runner, env.max_depth)
-    results = _check_results(results, task.name, runner)
+
+    def run_wave(wave: dict[str, Host]) -> TaskResults:
+        out = _call_maybe_async(runner.run_task, task, wave, env.resolver, settings.runner, env.max_depth)
+        return _check_results(out, task.name, runner)
+
+    rollout = rollout_of(task, settings.runner.rollout)
+    if rollout is None:
+        results = run_wave(hosts)
+    else:
+        results = run_rollout(task, hosts, rollout, run_wave, lambda host, skip: run_host(env, task, host, skip))
     if processors:
         call_processor_hooks(env, processors, "task_completed", (task.info, results), warnings)
     for text in warnings:
