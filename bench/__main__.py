@@ -18,6 +18,7 @@ def main() -> None:
         ["bench.s1_scale"] + (["--hosts", "2000", "--repeat", "1"] if quick else []),
         ["bench.engine_costs"] + (["--sizes", "100", "500", "--memory-hosts", "10000"] if quick else []),
         ["bench.s2_scrapli"] + (["--hosts", "20", "--repeat", "1", "--kinds", "sim"] if quick else []),
+        ["bench.locks_cost"] + (["--hosts", "50", "--repeat", "1"] if quick else []),
     ]
     print(f"# machine: {machine()}")
     failed = 0
