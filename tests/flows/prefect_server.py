@@ -69,6 +69,29 @@ def flow_run_processes(flow_run_id: str) -> list[int]:
     return found
 
 
+def stop_server_flow_runs(api_url: str) -> list[int]:
+    """SIGKILL every flow-run process a worker started against the server at ``api_url``
+    (a process worker starts each run in a session of its own: stopping the worker leaves it).
+    For tests whose runs are created by the scheduler, so their ids are not known up front."""
+    markers = (f"PREFECT_API_URL={api_url}".encode(), b"PREFECT__FLOW_RUN_ID=")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if markers[0] in environ and any(item.startswith(markers[1]) for item in environ):
+            found.append(int(entry.name))
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return found
+
+
 def parent_pid(pid: int) -> int:
     """The parent of process ``pid`` (from /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
