@@ -17,7 +17,8 @@ As a Prefect flow::
     tree = backup_configs(settings="lab/settings.yaml", backup_dir="backups", git=True)
 
 Files are ``<backup_dir>/<host>.cfg``, readable by their owner only (configs carry password
-hashes). Each is written to a temporary file in the same directory, flushed to disk and renamed
+hashes): the directory is 0700, files 0600, and with ``git=True`` its repository is owner-only
+too (see :mod:`genja_prefect_flows.gitrepo`). Each is written to a temporary file in the same directory, flushed to disk and renamed
 over the old one, so a reader (or a crash) never sees half a file. Diffs in results and
 artifacts have passwords, secrets and SNMP communities masked; the files keep the device text.
 """
@@ -47,7 +48,7 @@ from genja_prefect_flows.common import (
     run_logger,
 )
 from genja_prefect_flows.configtext import mask_secrets, strip_volatile, unified_diff
-from genja_prefect_flows.gitrepo import BackupGitError, commit_backups, git_available
+from genja_prefect_flows.gitrepo import BackupGitError, commit_backups, git_available, private_dir
 
 __all__ = ["BackupConfig", "BackupGitError", "atomic_write", "backup_configs", "backup_path", "commit_backups"]
 
@@ -139,7 +140,7 @@ class BackupConfig:
             )
         if not text.endswith("\n"):
             text += "\n"
-        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.backup_dir)
         path = backup_path(self.backup_dir, host.id)
         previous = path.read_text(encoding="utf-8") if path.exists() else None
         changed = previous != text

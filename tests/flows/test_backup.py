@@ -84,3 +84,6 @@ def test_backup_directory_as_git_repo(
     sha = commit_backups(tmp_path, "nightly")
     files = subprocess.run(["git", "ls-files"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert sha and files.split() == [".gitignore", "sim-eos1.cfg"]
+    # The configs and the git objects holding them: owner-only (tmp_path itself is the backup dir).
+    shared = [p for p in [tmp_path, *tmp_path.rglob("*")] if not p.is_symlink() and p.lstat().st_mode & 0o077]
+    assert shared == []

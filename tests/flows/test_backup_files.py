@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from genja_prefect_flows import backup as backup_module
 from genja_prefect_flows.backup import atomic_write, backup_path
-from genja_prefect_flows.gitrepo import AUTHOR_EMAIL, AUTHOR_NAME, commit_backups
+from genja_prefect_flows.gitrepo import AUTHOR_EMAIL, AUTHOR_NAME, commit_backups, private_dir
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -97,3 +98,57 @@ def test_commit_without_git_warns_and_returns_none(
     monkeypatch.setattr("genja_prefect_flows.gitrepo.shutil.which", lambda name: None)
     assert commit_backups(tmp_path, "x") is None
     assert "git is not installed" in caplog.text
+
+
+def _group_or_other_access(directory: Path) -> list[str]:
+    """Paths below ``directory`` (itself included) that group or others may read, write or enter."""
+    found = []
+    for path in [directory, *directory.rglob("*")]:
+        mode = path.lstat().st_mode
+        if not stat.S_ISLNK(mode) and mode & 0o077:
+            found.append(f"{oct(stat.S_IMODE(mode))} {path.relative_to(directory)}")
+    return found
+
+
+@needs_git
+def test_backup_directory_and_git_objects_are_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The least private setup a machine may have: umask 022 and a global git config sharing
+    # every repository with all users. The backups must be owner-only all the same.
+    global_config = tmp_path / "gitconfig"
+    global_config.write_text("[core]\n\tsharedRepository = all\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(global_config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    old_umask = os.umask(0o022)
+    try:
+        backups = private_dir(tmp_path / "data" / "backups")
+        atomic_write(backups / "r1.cfg", "hostname r1\nsnmp-server community s3cret RO\n")
+        assert commit_backups(backups, "first")
+        atomic_write(backups / "r1.cfg", "hostname r1\nsnmp-server community n3w RO\n")
+        assert commit_backups(backups, "second")
+    finally:
+        os.umask(old_umask)
+    objects = [p for p in (backups / ".git" / "objects").rglob("*") if p.is_file()]
+    assert len(objects) >= 6  # two commits, two trees, three blobs (.gitignore, r1.cfg twice)
+    assert _group_or_other_access(backups) == []
+    assert stat.S_IMODE(backups.stat().st_mode) == 0o700
+    assert stat.S_IMODE((backups / "r1.cfg").stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in objects if p.parent.name != "pack"} <= {0o400, 0o600}
+    assert _git(backups, "config", "core.sharedRepository").strip() == "false"
+
+
+@needs_git
+def test_commit_makes_an_older_shared_backup_repository_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A backup directory from before this rule: world-readable files, folders and git objects.
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    backups = tmp_path / "backups"
+    backups.mkdir(mode=0o755)
+    backups.chmod(0o755)
+    (backups / "r1.cfg").write_text("hostname r1\n")
+    (backups / "r1.cfg").chmod(0o644)
+    subprocess.run(["git", "init", "-q", "--shared=all"], cwd=backups, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=backups, check=True)
+    assert _group_or_other_access(backups)
+    atomic_write(backups / "r2.cfg", "hostname r2\n")
+    assert commit_backups(backups, "after the upgrade")
+    assert _group_or_other_access(backups) == []
