@@ -8,6 +8,7 @@
     genja-prefect lab up | down | status
     genja-prefect demo
     genja-prefect rerun RUN_ID --failed
+    genja-prefect doctor [--api-url URL]
 
 Errors are one line and a hint; ``--debug`` shows the traceback.
 """
@@ -203,6 +204,14 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return EXIT_FAILED_HOSTS if any(_failed(t) for t in trees) else EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from genja_prefect.prefect.doctor import render, run_checks
+
+    checks = list(run_checks(args.api_url, timeout=args.timeout, schedule_grace_s=args.schedule_grace))
+    print(render(checks))
+    return EXIT_FAILED_HOSTS if any(c.status == "FAIL" for c in checks) else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genja-prefect", description="Network automation on Prefect 3.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -250,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--failed", action="store_true")
     rerun.add_argument("--settings", default=None, help="override the settings path the run used")
     rerun.set_defaults(func=cmd_rerun)
+
+    doctor = sub.add_parser("doctor", help="check the Prefect server: API, schedules, workers, versions")
+    doctor.add_argument("--api-url", help="the server's API (default: PREFECT_API_URL)")
+    doctor.add_argument("--timeout", type=float, default=10.0, help="seconds per API request")
+    doctor.add_argument("--schedule-grace", type=float, default=120.0, metavar="SECONDS",
+                        help="a deployment younger than this may have no scheduled run yet")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -9,4 +9,6 @@
 - :mod:`.dask`: host executions on a Dask cluster through prefect-dask.
 - :mod:`.secret_blocks`: ``{prefect_secret: NAME}`` secret values.
 - :mod:`.server`: settings that make a Prefect server ingest host runs fast.
+- :mod:`.doctor`: ``genja-prefect doctor``, checks of a user's server (API, schedules, workers,
+  versions).
 """

@@ -10,6 +10,9 @@ artifact through the API. Server and worker are stopped whatever happens.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,12 @@ def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path) -> No
         assert facts and "| sim-eos1 | passed |" in facts[0]["data"]
         # the engine's per-host rows, from the root task's subflow
         assert prefect_rest.artifacts("genja-collect-facts", api_url=server.api_url)
+
+        # This server runs without its scheduler (prefect_server() turns it off): the hourly
+        # schedule never fires, and `genja-prefect doctor` says so (exit 1).
+        exe = shutil.which("genja-prefect", path=str(Path(sys.executable).parent)) or "genja-prefect"
+        doctor = subprocess.run([exe, "doctor", "--schedule-grace", "0"], env=server.env,
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert doctor.returncode == 1, f"{doctor.stdout}\n{doctor.stderr}"
+        assert ("FAIL  schedule  collect-facts/collect-facts-hourly: active schedule but no upcoming scheduled run"
+                in doctor.stdout), doctor.stdout

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -109,3 +112,15 @@ def test_scheduled_runs_are_created_and_one_completes(sim_lab: Any, tmp_path: Pa
     assert tree["hosts"]["sim-ios1"]["status"] == "passed", tree["hosts"]["sim-ios1"]
     # The scheduler services ran their loops without an error.
     assert "Can't evaluate bulk DML" not in server.log.read_text(errors="replace"), scheduler_errors()
+
+    # `genja-prefect doctor` as a user runs it against this server: every check passes.
+    exe = shutil.which("genja-prefect", path=str(Path(sys.executable).parent)) or "genja-prefect"
+    doctor = subprocess.run([exe, "doctor"], env=server.env, capture_output=True, text=True, timeout=120, check=False)
+    assert doctor.returncode == 0, f"{doctor.stdout}\n{doctor.stderr}"
+    lines = doctor.stdout.splitlines()
+    assert lines[0] == f"OK    api       {server.api_url} answers, Prefect server 3.8.8"
+    assert any(re.match(r"OK    schedule  collect-facts/facts-every-15s: \d+ upcoming scheduled run", line)
+               for line in lines), doctor.stdout
+    assert "OK    pool      genja-pool: 1 live worker(s): w-sched" in lines
+    assert any(line.startswith("OK    versions  prefect 3.8.8, sqlalchemy 2.0.") for line in lines), doctor.stdout
+    assert lines[-1] == "all good"
