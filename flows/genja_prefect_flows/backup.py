@@ -208,7 +208,7 @@ def backup_configs(
     repository and the new state is committed (when git is installed; otherwise a warning).
     Returns the result tree and publishes a ``genja-backups`` markdown artifact of the diffs.
     """
-    genja = build_runtime(settings, filter, workers, runner, job="backup_configs")
+    genja = build_runtime(settings, filter, workers, runner, job="backup_configs", needs=["scrapli"])
     results = genja.run_tasks([BackupConfig(backup_dir, strip_volatile=strip_volatile)])
     tree: dict[str, Any] = results_payload(results)
     commit = None

@@ -14,13 +14,13 @@ import inspect
 import logging
 import os
 import re
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from genja_prefect import Genja
 from genja_prefect.connection import CommandError
 from genja_prefect.results import RunResults, TaskResults
-from genja_prefect_scrapli.terminal import pin_controlling_terminal  # re-exported: it lived here first
 
 __all__ = [
     "RUNNING_CONFIG_COMMANDS",
@@ -64,6 +64,32 @@ class FlowParameterError(ValueError):
     """A flow parameter is wrong; the message names the parameter and what to do."""
 
 
+class FlowSetupError(RuntimeError):
+    """The machine running the flow lacks something it needs (a connection plugin, an extra);
+    the message says what to install where."""
+
+
+#: The extra of genja-prefect that brings each first-party connection plugin's library.
+PLUGIN_EXTRAS = {"scrapli": "devices", "ncclient": "devices"}
+
+
+def _require_connection_plugins(genja: Genja, names: Sequence[str]) -> None:
+    """Fail the flow at its start, with one line, when a connection plugin its task needs is not
+    available here (typically: the worker's environment lacks ``genja-prefect[devices]``),
+    instead of failing every host with the same plugin error."""
+    available = genja.plugin_manager.plugins("connection")
+    for name in names:
+        if name in available:
+            continue
+        load_errors = [f"{where}: {error}" for where, error in genja.plugin_manager.discovery_errors.items()
+                       if where.endswith(f":{name}")]
+        why = f" ({load_errors[0]})" if load_errors else ""
+        extra = PLUGIN_EXTRAS.get(name)
+        fix = (f"pip install 'genja-prefect[{extra}]' in the environment the worker runs flows in" if extra
+               else f"install the package providing connection plugin {name!r} where the worker runs")
+        raise FlowSetupError(f"connection plugin {name!r} is not available on {socket.gethostname()}{why}: {fix}")
+
+
 def _check_filter(genja: Genja, criteria: Mapping[str, Any]) -> None:
     """Reject filter keys that match no host attribute and no data key of any host."""
     data_keys: set[str] = set()
@@ -88,6 +114,7 @@ def build_runtime(
     runner: str | None = None,
     *,
     job: str | None = None,
+    needs: Sequence[str] = (),
     **setting_overrides: Mapping[str, Any],
 ) -> Genja:
     """A :class:`Genja` runtime from a settings path and the flows' common parameters.
@@ -95,8 +122,10 @@ def build_runtime(
     ``filter`` is a keyword filter (``{"platform": "ios"}``, ``{"data__role": "edge"}``);
     ``workers`` sets ``runner.worker_count``; ``runner`` picks the runner plugin by name.
     ``job`` names the ready-made job: its Prefect flow run is named after it and the selection
-    (``collect_facts platform=ios (12 hosts)``). Extra keyword arguments are settings sections
-    to change (``prefect={"enabled": False}``).
+    (``collect_facts platform=ios (12 hosts)``). ``needs`` names the connection plugins the
+    flow's task uses: a missing one raises :class:`FlowSetupError` before any host is
+    contacted. Extra keyword arguments are settings sections to change
+    (``prefect={"enabled": False}``).
     """
     if not isinstance(settings, (str, os.PathLike)) or not str(settings):
         raise FlowParameterError(f"settings: expected the path of a settings.yaml file, got {settings!r}")
@@ -111,6 +140,7 @@ def build_runtime(
     # while another thread is still discovering them can get a spurious PluginKindError
     # (genja_prefect.plugins.PluginManager._ensure_discovered; reported).
     genja.plugin_manager.plugins("connection")
+    _require_connection_plugins(genja, needs)
     overrides: dict[str, dict[str, Any]] = {k: dict(v) for k, v in setting_overrides.items()}
     if workers is not None:
         overrides.setdefault("runner", {})["worker_count"] = workers
@@ -214,3 +244,14 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     create_markdown_artifact(markdown=markdown, key=key, description=description)
+
+
+def __getattr__(name: str) -> Any:
+    # pin_controlling_terminal lived here first and is still exported from here, imported on
+    # first use: genja_prefect_scrapli imports scrapli (the devices extra), and this module
+    # must import without it (see _require_connection_plugins).
+    if name == "pin_controlling_terminal":
+        from genja_prefect_scrapli.terminal import pin_controlling_terminal
+
+        return pin_controlling_terminal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -228,7 +228,7 @@ def deploy_config(
     sub-task) and publishes a ``genja-deploy`` markdown artifact with the diffs.
     """
     deploy = DeployConfig(template, variables=variables, apply=apply, verify=verify)
-    genja = build_runtime(settings, filter, workers, runner, job="deploy_config")
+    genja = build_runtime(settings, filter, workers, runner, job="deploy_config", needs=["scrapli"])
     results = genja.run_tasks([deploy])
     tree: dict[str, Any] = results_payload(results)
     publish_markdown("genja-deploy", deploy_markdown(tree), "Config deploy: diffs per host")

@@ -135,7 +135,7 @@ def collect_facts(
     Returns the result tree (``{"task_name", "hosts", "sub_tasks"}``) and publishes a
     ``genja-facts`` markdown artifact besides the engine's per-task table.
     """
-    genja = build_runtime(settings, filter, workers, runner, job="collect_facts")
+    genja = build_runtime(settings, filter, workers, runner, job="collect_facts", needs=["scrapli"])
     results = genja.run_tasks([CollectFacts(include_raw=include_raw)])
     tree: dict[str, Any] = results_payload(results)
     publish_markdown("genja-facts", facts_markdown(tree), "Facts per host (collect_facts)")

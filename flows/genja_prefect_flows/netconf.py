@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lxml import etree
 from prefect import flow
 
 from genja_prefect.prefect.flows import job_state
@@ -35,11 +34,17 @@ from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import build_runtime, call, logger, publish_markdown, results_payload
 from genja_prefect_flows.configtext import mask_secrets, unified_diff
 
+try:
+    from lxml import etree
+except ImportError:  # lxml comes with ncclient (the devices extra). Without it the package still
+    # imports, so a deployment run fails with build_runtime's one-line "install the extra".
+    etree = None
+
 __all__ = ["NetconfEditConfig", "NetconfGetConfig", "NetconfXmlError", "netconf_edit_config", "netconf_get_config"]
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0"
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True) if etree else None
 
 
 def _rpc_error_types() -> tuple[type[BaseException], ...]:
@@ -238,7 +243,7 @@ def netconf_get_config(
     """``<get-config>`` from every selected NETCONF host; ``subtree`` is an optional subtree
     filter (XML). Returns the result tree; each host's ``result["xml"]`` holds the data."""
     job = NetconfGetConfig(source=source, filter=subtree)
-    genja = build_runtime(settings, filter, workers, runner, job="netconf_get_config")
+    genja = build_runtime(settings, filter, workers, runner, job="netconf_get_config", needs=["ncclient"])
     results = genja.run_tasks([job])
     tree: dict[str, Any] = results_payload(results)
     return job_state(tree, results, genja.settings.prefect.fail_on)
@@ -258,7 +263,7 @@ def netconf_edit_config(
     commit when the server supports it (``target="auto"``), else running, under a lock.
     Returns the result tree and publishes a ``genja-netconf-edit`` artifact with the diffs."""
     job = NetconfEditConfig(config, target=target, default_operation=default_operation)
-    genja = build_runtime(settings, filter, workers, runner, job="netconf_edit_config")
+    genja = build_runtime(settings, filter, workers, runner, job="netconf_edit_config", needs=["ncclient"])
     results = genja.run_tasks([job])
     tree: dict[str, Any] = results_payload(results)
     lines = ["# NETCONF edit-config", ""]

@@ -52,7 +52,7 @@ def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path) -> No
         assert {"genja", "facts", "hourly"} <= set(deployment["tags"])
         assert deployment["schedules"][0]["schedule"]["cron"] == "0 * * * *"
         assert deployment["parameters"] == {"settings": ".genja-lab/settings.yaml"}
-        assert deployment["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == str(REPO)
+        assert deployment["pull_steps"][0]["genja_prefect_flows.steps.set_working_directory"]["directory"] == str(REPO)
 
         run = server.post(
             f"/deployments/{deployment['id']}/create_flow_run",
