@@ -23,6 +23,7 @@ host result's ``diff`` compares the running config before and after.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prefect import flow
@@ -85,6 +86,18 @@ def config_element(config: str) -> str:
     except etree.XMLSyntaxError:
         pass  # several top-level elements: wrap them
     return f'<config xmlns="{BASE_NS}">{stripped}</config>'
+
+
+def config_text(config: str) -> str:
+    """``config`` when it is XML (starts with ``<``), else the text of the file it names."""
+    if config.lstrip().startswith("<"):
+        return config
+    path = os.path.expanduser(config.strip())
+    if not path or not os.path.isfile(path):
+        raise NetconfXmlError(f"config: neither XML (starting with '<') nor a file: {config!r} "
+                              f"(working directory {os.getcwd()!r})")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def reply_xml(reply: Any) -> str:
@@ -259,10 +272,12 @@ def netconf_edit_config(
     target: str = "auto",
     default_operation: str = "merge",
 ) -> dict[str, Any]:
-    """``<edit-config>`` with ``config`` (XML) on every selected NETCONF host: candidate +
-    commit when the server supports it (``target="auto"``), else running, under a lock.
+    """``<edit-config>`` with ``config`` on every selected NETCONF host: candidate + commit
+    when the server supports it (``target="auto"``), else running, under a lock. ``config`` is
+    the XML itself or the path of a file holding it (relative to the working directory; what
+    ``prefect deployment run --param config=edit.xml`` passes, see docs/deployments.md).
     Returns the result tree and publishes a ``genja-netconf-edit`` artifact with the diffs."""
-    job = NetconfEditConfig(config, target=target, default_operation=default_operation)
+    job = NetconfEditConfig(config_text(config), target=target, default_operation=default_operation)
     genja = build_runtime(settings, filter, workers, runner, job="netconf_edit_config", needs=["ncclient"])
     results = genja.run_tasks([job])
     tree: dict[str, Any] = results_payload(results)

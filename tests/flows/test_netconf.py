@@ -64,3 +64,18 @@ def test_bad_xml_is_rejected_before_any_host() -> None:
         NetconfEditConfig("<interfaces><interface>")
     with pytest.raises(NetconfXmlError, match="filter"):
         NetconfGetConfig(filter="<system")
+
+
+def test_edit_config_takes_xml_or_the_path_of_a_file_holding_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `prefect deployment run --param config=edit.xml` passes the file name as a plain string
+    # (an XML value with double quotes is refused by that option as bad JSON).
+    from genja_prefect_flows.netconf import config_text
+
+    xml = f'<interfaces xmlns="{IF}"><interface><name>eth1</name></interface></interfaces>'
+    (tmp_path / "edit.xml").write_text(xml + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert config_text(xml) == xml
+    assert config_text("edit.xml") == xml + "\n"
+    assert config_text(str(tmp_path / "edit.xml")) == xml + "\n"
+    with pytest.raises(NetconfXmlError, match=r"config: neither XML \(starting with '<'\) nor a file: 'missing.xml'"):
+        config_text("missing.xml")
