@@ -47,7 +47,7 @@ def _prefect_yaml(path: Path, settings: str) -> Path:
         "prefect-version": "3.8.8",
         "build": None,
         "push": None,
-        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}],
+        "pull": [{"genja_prefect_flows.steps.set_working_directory": {"directory": str(REPO)}}],
         "deployments": [{
             "name": "facts-every-15s",
             "entrypoint": "flows/genja_prefect_flows/facts.py:collect_facts",
