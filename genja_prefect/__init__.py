@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from genja_prefect.errors import (
         ConfigError,
         EventLoopError,
+        FilterError,
         GenjaError,
         InventoryError,
         PluginError,
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ConfigError": "genja_prefect.errors",
     "EventLoopError": "genja_prefect.errors",
+    "FilterError": "genja_prefect.errors",
     "Genja": "genja_prefect.runtime",
     "GenjaError": "genja_prefect.errors",
     "Inventory": "genja_prefect.inventory",

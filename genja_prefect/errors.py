@@ -53,6 +53,18 @@ class InventoryError(ConfigError):
     """Invalid inventory: hosts, groups or defaults."""
 
 
+class FilterError(GenjaError, ValueError):
+    """A host filter names a key no host has (a typo such as ``platfrom``) or a bad operator.
+
+    The same error wherever a filter is given: ``Genja.filter()``, ``--filter`` on the command
+    line and the ready-made jobs' ``filter`` parameter. ``key`` is the keyword as written.
+    """
+
+    def __init__(self, message: str, *, key: str) -> None:
+        self.key = key
+        super().__init__(f"filter: {message}")
+
+
 class SecretResolutionError(GenjaError):
     """A secret reference (``{"env": ...}``, ``{"prefect_secret": ...}``) could not be resolved."""
 

@@ -24,7 +24,7 @@ from genja_prefect.errors import InventoryError, PluginError
 from genja_prefect.inventory import Inventory
 from genja_prefect.plugins import PluginManager, default_plugin_manager
 from genja_prefect.results import RunResults, TaskResults
-from genja_prefect.selection import compile_filter, describe, has_key, key_matches
+from genja_prefect.selection import check_filter_keys, compile_filter, describe, has_key, key_matches
 from genja_prefect.settings import Settings
 from genja_prefect.task import Host
 
@@ -187,6 +187,8 @@ class Genja:
 
     def filter(self, predicate: Callable[[Host], bool] | None = None, **criteria: Any) -> "Genja":
         """Keyword filter (``platform="ios"``, ``groups__contains="core"``, ``data__site="x"``)."""
+        # A misspelled key is an error, not an empty selection (same rule as the CLI and jobs).
+        check_filter_keys(self.host_views().values(), criteria)
         if predicate is not None:
             selected = self.filter_hosts(predicate)
             return selected.filter(**criteria) if criteria else selected

@@ -14,6 +14,7 @@ import fnmatch
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from genja_prefect.errors import FilterError
 from genja_prefect.task import Host
 
 _ATTRIBUTES = {"id", "name", "hostname", "port", "username", "platform", "groups"}
@@ -88,6 +89,37 @@ def compile_filter(**criteria: Any) -> Callable[[Host], bool]:
         return True
 
     return predicate
+
+
+def check_filter_keys(hosts: Collection[Host], criteria: Mapping[str, Any]) -> None:
+    """Raise :class:`FilterError` for a keyword that could never match because of a typo.
+
+    A keyword's first name must be a host attribute, ``data``, or a data key of at least one
+    host of the inventory; after an attribute only an operator may follow. ``data__KEY`` is
+    always accepted (a data key no host has yet). Without this check ``platfrom="ios"``
+    would quietly select no host.
+    """
+    data_keys: set[str] = set()
+    for host in hosts:
+        data_keys.update(str(k) for k in host.data)
+    attributes = sorted(_ATTRIBUTES)
+    for key in criteria:
+        parts = key.split("__")
+        if len(parts) > 1 and parts[-1] in OPERATORS:
+            parts.pop()
+        first = parts[0]
+        if first in _ATTRIBUTES and len(parts) > 1:
+            raise FilterError(
+                f"unknown operator '{parts[1]}' in '{key}' (operators: {', '.join(OPERATORS)})", key=key
+            )
+        if first in _ATTRIBUTES or first == "data" or first in data_keys:
+            continue
+        raise FilterError(
+            f"unknown key '{key}': '{first}' is neither a host attribute ({', '.join(attributes)}) nor a data key of "
+            f"any host ({', '.join(sorted(data_keys)) or 'none'}); check the spelling, or write "
+            f"data__{first} for a data key no host has yet",
+            key=key,
+        )
 
 
 def has_key(host: Host, key: str) -> bool:

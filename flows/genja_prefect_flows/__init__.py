@@ -20,37 +20,43 @@ and returns the result tree as a dict. Example::
     tree = collect_facts(settings="lab/settings.yaml", filter={"platform": "eos"})
 """
 
-from genja_prefect_flows.backup import BackupConfig, atomic_write, backup_configs, backup_path
+from typing import TYPE_CHECKING, Any
+
+from genja_prefect_flows.backup import BackupConfig, atomic_write, backup_configs_job, backup_path
 from genja_prefect_flows.common import FlowParameterError, build_runtime
-from genja_prefect_flows.deploy import DeployConfig, VerifyConfig, deploy_config
-from genja_prefect_flows.facts import CollectFacts, collect_facts
+from genja_prefect_flows.deploy import DeployConfig, VerifyConfig, deploy_config_job
+from genja_prefect_flows.facts import CollectFacts, collect_facts_job
 from genja_prefect_flows.gitrepo import BackupGitError, commit_backups
+from genja_prefect_flows.jobs import JOB_SPECS, JobSpec
 from genja_prefect_flows.netconf import (
     NetconfEditConfig,
     NetconfGetConfig,
     NetconfXmlError,
-    netconf_edit_config,
-    netconf_get_config,
+    netconf_edit_config_job,
+    netconf_get_config_job,
 )
 from genja_prefect_flows.templates import ConfigTemplate, TemplateError, TemplateNotFoundError
 
-#: The flows by job name, as ``genja-prefect run JOB`` knows them.
-JOBS = {
-    "collect_facts": collect_facts,
-    "backup_configs": backup_configs,
-    "deploy_config": deploy_config,
-    "netconf_get_config": netconf_get_config,
-    "netconf_edit_config": netconf_edit_config,
-}
+if TYPE_CHECKING:
+    from genja_prefect_flows.backup import backup_configs
+    from genja_prefect_flows.deploy import deploy_config
+    from genja_prefect_flows.facts import collect_facts
+    from genja_prefect_flows.netconf import netconf_edit_config, netconf_get_config
 
-#: The flows by Prefect flow name, for deployments and ``flow.serve()``.
-FLOWS = {
-    "collect-facts": collect_facts,
-    "backup-configs": backup_configs,
-    "deploy-config": deploy_config,
-    "netconf-get-config": netconf_get_config,
-    "netconf-edit-config": netconf_edit_config,
-}
+
+def __getattr__(name: str) -> Any:
+    # The flows, and the JOBS / FLOWS tables of them, are made on first use: they import
+    # Prefect, which a run without it (``genja-prefect run JOB --no-prefect``) never needs.
+    if name in JOB_SPECS:
+        return JOB_SPECS[name].flow()
+    if name == "JOBS":
+        #: The flows by job name, as ``genja-prefect run JOB`` knows them.
+        return {job: spec.flow() for job, spec in JOB_SPECS.items()}
+    if name == "FLOWS":
+        #: The flows by Prefect flow name, for deployments and ``flow.serve()``.
+        return {spec.flow_name: spec.flow() for spec in JOB_SPECS.values()}
+    raise AttributeError(f"module 'genja_prefect_flows' has no attribute {name!r}")
+
 
 __all__ = [
     "FLOWS",
@@ -61,6 +67,8 @@ __all__ = [
     "ConfigTemplate",
     "DeployConfig",
     "FlowParameterError",
+    "JOB_SPECS",
+    "JobSpec",
     "NetconfEditConfig",
     "NetconfGetConfig",
     "NetconfXmlError",
@@ -69,11 +77,16 @@ __all__ = [
     "VerifyConfig",
     "atomic_write",
     "backup_configs",
+    "backup_configs_job",
     "backup_path",
     "build_runtime",
     "collect_facts",
+    "collect_facts_job",
     "commit_backups",
     "deploy_config",
+    "deploy_config_job",
     "netconf_edit_config",
+    "netconf_edit_config_job",
     "netconf_get_config",
+    "netconf_get_config_job",
 ]

@@ -33,15 +33,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
-
-from genja_prefect.prefect.flows import job_state
 
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
+from genja_prefect_flows.jobs import module_flow
 from genja_prefect_flows.common import (
     RUNNING_CONFIG_COMMANDS,
     build_runtime,
+    finish_job,
     publish_markdown,
     results_payload,
     run_command,
@@ -50,7 +49,7 @@ from genja_prefect_flows.common import (
 from genja_prefect_flows.configtext import mask_secrets, strip_volatile, unified_diff
 from genja_prefect_flows.gitrepo import BackupGitError, commit_backups, git_available, private_dir
 
-__all__ = ["BackupConfig", "BackupGitError", "atomic_write", "backup_configs", "backup_path", "commit_backups"]
+__all__ = ["BackupConfig", "BackupGitError", "atomic_write", "backup_configs", "backup_configs_job", "backup_path", "commit_backups"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -191,10 +190,9 @@ def backups_markdown(tree: dict[str, Any], commit: str | None = None) -> str:
     return "\n".join(lines)
 
 
-@flow(name="backup-configs", log_prints=False, persist_result=True, result_serializer="json")
-def backup_configs(
+def backup_configs_job(
     settings: str,
-    filter: dict[str, str] | None = None,  # noqa: A002 - the documented parameter name
+    filter: dict[str, Any] | None = None,  # noqa: A002 - the documented parameter name
     workers: int | None = None,
     runner: str | None = None,
     backup_dir: str = "backups",
@@ -227,4 +225,10 @@ def backup_configs(
         else:
             log.info("backups in %s: nothing new to commit", backup_dir)
     publish_markdown("genja-backups", backups_markdown(tree, commit), "Config backups and their diffs")
-    return job_state(tree, results, genja.settings.prefect.fail_on)
+    return finish_job(tree, results, genja.settings.prefect.fail_on)
+
+
+def __getattr__(name: str) -> Any:
+    # The Prefect flows (``backup_configs``) are made on first use:
+    # importing Prefect costs seconds that a run without it should not pay (jobs.py).
+    return module_flow(globals(), name)

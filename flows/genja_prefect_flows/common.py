@@ -15,9 +15,11 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from genja_prefect.errors import GenjaError
 from genja_prefect import Genja
 from genja_prefect.connection import CommandError
 from genja_prefect.results import RunResults, TaskResults
@@ -28,6 +30,7 @@ __all__ = [
     "build_runtime",
     "call",
     "check_output",
+    "finish_job",
     "in_flow_run",
     "markdown_table",
     "pin_controlling_terminal",
@@ -38,8 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("genja_prefect_flows")
-
-_HOST_ATTRIBUTES = {"id", "name", "hostname", "port", "username", "platform", "groups", "data"}
 
 #: First lines with which CLIs reject a command (IOS, EOS, NX-OS, Junos, fakenos models).
 _ERROR_REPLY = re.compile(
@@ -60,11 +61,11 @@ RUNNING_CONFIG_COMMANDS: dict[str, str] = {
 }
 
 
-class FlowParameterError(ValueError):
+class FlowParameterError(GenjaError, ValueError):
     """A flow parameter is wrong; the message names the parameter and what to do."""
 
 
-class FlowSetupError(RuntimeError):
+class FlowSetupError(GenjaError, RuntimeError):
     """The machine running the flow lacks something it needs (a connection plugin, an extra);
     the message says what to install where."""
 
@@ -88,23 +89,6 @@ def _require_connection_plugins(genja: Genja, names: Sequence[str]) -> None:
         fix = (f"pip install 'genja-prefect[{extra}]' in the environment the worker runs flows in" if extra
                else f"install the package providing connection plugin {name!r} where the worker runs")
         raise FlowSetupError(f"connection plugin {name!r} is not available on {socket.gethostname()}{why}: {fix}")
-
-
-def _check_filter(genja: Genja, criteria: Mapping[str, Any]) -> None:
-    """Reject filter keys that match no host attribute and no data key of any host."""
-    data_keys: set[str] = set()
-    for host in genja.hosts().values():
-        data_keys.update(host.data)
-    for key in criteria:
-        if not isinstance(key, str) or not key:
-            raise FlowParameterError(f"filter: keys must be non-empty strings, got {key!r}")
-        first = key.split("__", 1)[0]
-        if first not in _HOST_ATTRIBUTES and first not in data_keys:
-            raise FlowParameterError(
-                f"filter: unknown key {key!r}: '{first}' is neither a host attribute "
-                f"({', '.join(sorted(_HOST_ATTRIBUTES))}) nor a data key of any host "
-                f"({', '.join(sorted(data_keys)) or 'none'})"
-            )
 
 
 def build_runtime(
@@ -149,7 +133,8 @@ def build_runtime(
     if runner is not None:
         genja = genja.with_runner(runner)
     if filter:
-        _check_filter(genja, filter)
+        # A key no host has (``platfrom``) raises genja_prefect.errors.FilterError, as
+        # Genja.filter() and the command line's --filter do.
         genja = genja.filter(**dict(filter))
     if job:
         genja = genja.with_run_parameters(job=job)
@@ -219,8 +204,21 @@ def results_payload(results: RunResults | TaskResults) -> Any:
     return results.to_dict()
 
 
+def finish_job(tree: Any, results: RunResults | TaskResults, fail_on: str) -> Any:
+    """What a job returns: the result tree, or inside a flow run whose hosts failed past
+    ``fail_on`` a Failed state carrying it (``genja_prefect.prefect.flows.job_state``). Run as
+    a plain function (``--no-prefect``) Prefect is never imported here."""
+    if not in_flow_run():
+        return tree
+    from genja_prefect.prefect.flows import job_state
+
+    return job_state(tree, results, fail_on)
+
+
 def in_flow_run() -> bool:
     """True inside a running Prefect flow (where artifacts can be created)."""
+    if "prefect" not in sys.modules:
+        return False  # never imported, so no flow run: a job run with --no-prefect stays without it
     try:
         from prefect.context import FlowRunContext
     except ImportError:  # pragma: no cover - prefect is a dependency

@@ -27,17 +27,16 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from prefect import flow
-
-from genja_prefect.prefect.flows import job_state
 
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
+from genja_prefect_flows.jobs import module_flow
 from genja_prefect_flows.common import (
     RUNNING_CONFIG_COMMANDS,
     build_runtime,
     call,
     check_output,
+    finish_job,
     publish_markdown,
     results_payload,
     run_command,
@@ -45,7 +44,7 @@ from genja_prefect_flows.common import (
 from genja_prefect_flows.configtext import candidate_diff, config_lines_to_send, mask_secrets, missing_lines
 from genja_prefect_flows.templates import ConfigTemplate, TemplateRenderError
 
-__all__ = ["DeployConfig", "VerifyConfig", "deploy_config"]
+__all__ = ["DeployConfig", "VerifyConfig", "deploy_config", "deploy_config_job"]
 
 #: Platforms whose config mode takes the indented line syntax this job renders and compares.
 CONFIG_PLATFORMS = frozenset({"ios", "iosxe", "eos", "nxos"})
@@ -209,11 +208,10 @@ def deploy_markdown(tree: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@flow(name="deploy-config", log_prints=False, persist_result=True, result_serializer="json")
-def deploy_config(
+def deploy_config_job(
     settings: str,
     template: str,
-    filter: dict[str, str] | None = None,  # noqa: A002 - the documented parameter name
+    filter: dict[str, Any] | None = None,  # noqa: A002 - the documented parameter name
     workers: int | None = None,
     runner: str | None = None,
     variables: dict[str, Any] | None = None,
@@ -232,4 +230,10 @@ def deploy_config(
     results = genja.run_tasks([deploy])
     tree: dict[str, Any] = results_payload(results)
     publish_markdown("genja-deploy", deploy_markdown(tree), "Config deploy: diffs per host")
-    return job_state(tree, results, genja.settings.prefect.fail_on)
+    return finish_job(tree, results, genja.settings.prefect.fail_on)
+
+
+def __getattr__(name: str) -> Any:
+    # The Prefect flows (``deploy_config``) are made on first use:
+    # importing Prefect costs seconds that a run without it should not pay (jobs.py).
+    return module_flow(globals(), name)

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
-
-from genja_prefect.prefect.flows import job_state
 
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
+from genja_prefect_flows.jobs import module_flow
 from genja_prefect_flows.common import (
     build_runtime,
+    finish_job,
     markdown_table,
     publish_markdown,
     results_payload,
@@ -36,7 +35,7 @@ from genja_prefect_flows.common import (
 )
 from genja_prefect_flows.parsers import FACT_KEYS, PARSERS, merge_facts, supported_platforms
 
-__all__ = ["CollectFacts", "collect_facts", "facts_markdown"]
+__all__ = ["CollectFacts", "collect_facts", "collect_facts_job", "facts_markdown"]
 
 #: The keys of every ``collect_facts`` host result (``None`` when the device does not say).
 RESULT_KEYS = ("host", "platform", *FACT_KEYS)
@@ -119,10 +118,9 @@ def facts_markdown(tree: dict[str, Any]) -> str:
     return "# Device facts\n\n" + markdown_table(rows, columns)
 
 
-@flow(name="collect-facts", log_prints=False, persist_result=True, result_serializer="json")
-def collect_facts(
+def collect_facts_job(
     settings: str,
-    filter: dict[str, str] | None = None,  # noqa: A002 - the documented parameter name
+    filter: dict[str, Any] | None = None,  # noqa: A002 - the documented parameter name
     workers: int | None = None,
     runner: str | None = None,
     include_raw: bool = False,
@@ -139,4 +137,10 @@ def collect_facts(
     results = genja.run_tasks([CollectFacts(include_raw=include_raw)])
     tree: dict[str, Any] = results_payload(results)
     publish_markdown("genja-facts", facts_markdown(tree), "Facts per host (collect_facts)")
-    return job_state(tree, results, genja.settings.prefect.fail_on)
+    return finish_job(tree, results, genja.settings.prefect.fail_on)
+
+
+def __getattr__(name: str) -> Any:
+    # The Prefect flows (``collect_facts``) are made on first use:
+    # importing Prefect costs seconds that a run without it should not pay (jobs.py).
+    return module_flow(globals(), name)

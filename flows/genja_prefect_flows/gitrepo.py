@@ -24,6 +24,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+from genja_prefect.errors import GenjaError
+
 __all__ = [
     "AUTHOR_EMAIL", "AUTHOR_NAME", "BackupGitError", "commit_backups", "git_available", "make_private", "private_dir",
 ]
@@ -37,7 +39,7 @@ _TIMEOUT_S = 60
 PRIVATE_UMASK = 0o077
 
 
-class BackupGitError(RuntimeError):
+class BackupGitError(GenjaError, RuntimeError):
     """A git command failed; the message names the command, the directory and git's output."""
 
 

@@ -26,13 +26,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prefect import flow
-
-from genja_prefect.prefect.flows import job_state
-
+from genja_prefect.errors import GenjaError
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
-from genja_prefect_flows.common import build_runtime, call, logger, publish_markdown, results_payload
+from genja_prefect_flows.jobs import module_flow
+from genja_prefect_flows.common import build_runtime, call, finish_job, logger, publish_markdown, results_payload
 from genja_prefect_flows.configtext import mask_secrets, unified_diff
 
 try:
@@ -41,7 +39,7 @@ except ImportError:  # lxml comes with ncclient (the devices extra). Without it 
     # imports, so a deployment run fails with build_runtime's one-line "install the extra".
     etree = None
 
-__all__ = ["NetconfEditConfig", "NetconfGetConfig", "NetconfXmlError", "netconf_edit_config", "netconf_get_config"]
+__all__ = ["NetconfEditConfig", "NetconfGetConfig", "NetconfXmlError", "netconf_edit_config", "netconf_edit_config_job", "netconf_get_config", "netconf_get_config_job"]
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0"
@@ -59,7 +57,7 @@ def _rpc_error_types() -> tuple[type[BaseException], ...]:
     return (CommandError, RPCError)
 
 
-class NetconfXmlError(ValueError):
+class NetconfXmlError(GenjaError, ValueError):
     """A subtree filter or config is not well-formed XML; the message names the parameter."""
 
 
@@ -244,10 +242,9 @@ def _quietly(connection: Any, method: str, args: tuple[Any, ...], host: Host, wa
         warnings.append(text)
 
 
-@flow(name="netconf-get-config", log_prints=False, persist_result=True, result_serializer="json")
-def netconf_get_config(
+def netconf_get_config_job(
     settings: str,
-    filter: dict[str, str] | None = None,  # noqa: A002 - the documented parameter name
+    filter: dict[str, Any] | None = None,  # noqa: A002 - the documented parameter name
     workers: int | None = None,
     runner: str | None = None,
     source: str = "running",
@@ -259,14 +256,13 @@ def netconf_get_config(
     genja = build_runtime(settings, filter, workers, runner, job="netconf_get_config", needs=["ncclient"])
     results = genja.run_tasks([job])
     tree: dict[str, Any] = results_payload(results)
-    return job_state(tree, results, genja.settings.prefect.fail_on)
+    return finish_job(tree, results, genja.settings.prefect.fail_on)
 
 
-@flow(name="netconf-edit-config", log_prints=False, persist_result=True, result_serializer="json")
-def netconf_edit_config(
+def netconf_edit_config_job(
     settings: str,
     config: str,
-    filter: dict[str, str] | None = None,  # noqa: A002 - the documented parameter name
+    filter: dict[str, Any] | None = None,  # noqa: A002 - the documented parameter name
     workers: int | None = None,
     runner: str | None = None,
     target: str = "auto",
@@ -287,4 +283,10 @@ def netconf_edit_config(
         if entry.get("diff"):
             lines += ["", "```diff", entry["diff"].rstrip("\n"), "```", ""]
     publish_markdown("genja-netconf-edit", "\n".join(lines), "NETCONF edit-config: diffs per host")
-    return job_state(tree, results, genja.settings.prefect.fail_on)
+    return finish_job(tree, results, genja.settings.prefect.fail_on)
+
+
+def __getattr__(name: str) -> Any:
+    # The Prefect flows (``netconf_get_config``, ``netconf_edit_config``) are made on first use:
+    # importing Prefect costs seconds that a run without it should not pay (jobs.py).
+    return module_flow(globals(), name)

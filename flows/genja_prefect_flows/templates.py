@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from genja_prefect.errors import GenjaError
 from genja_prefect.task import Host
 
 __all__ = ["ConfigTemplate", "TemplateError", "TemplateNotFoundError", "TemplateRenderError"]
@@ -29,7 +30,7 @@ __all__ = ["ConfigTemplate", "TemplateError", "TemplateNotFoundError", "Template
 _TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".tmpl", ".txt", ".cfg", ".conf")
 
 
-class TemplateError(ValueError):
+class TemplateError(GenjaError, ValueError):
     """A config template cannot be used; the message names the file (or ``<string>``) and line."""
 
 

@@ -1,10 +1,18 @@
-"""What the command line runs: task classes named on the command line, and ready-made jobs."""
+"""What the command line runs: task classes named on the command line, and ready-made jobs.
+
+A ready-made job (``collect_facts``, ...) comes from the installed ``genja_prefect_flows``
+package as a plain function and, only when Prefect records the run, as its Prefect flow: a
+``--no-prefect`` run imports no Prefect at all.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +34,7 @@ def load_task(target: str) -> Any:
     if module_name.endswith(".py"):
         path = Path(module_name)
         if not path.exists():
-            raise CliError(f"task file not found: {path}")
+            raise CliError(f"task file not found: {path}", hint="use path/to/file.py:TaskClass with an existing file")
         spec = importlib.util.spec_from_file_location(path.stem, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
@@ -40,24 +48,83 @@ def load_task(target: str) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise CliError(f"'{module_name}' has no task '{attr}'") from None
+        raise CliError(f"'{module_name}' has no task '{attr}'", hint=f"check the class name in {module_name}") from None
 
 
-def job_registry() -> dict[str, Any]:
-    """The ready-made jobs (name -> flow) of the installed ``genja_prefect_flows``, if any."""
+def job_specs() -> dict[str, Any]:
+    """The ready-made jobs (name -> ``JobSpec``) of the installed ``genja_prefect_flows``, if any.
+
+    Importing the specs imports the jobs' genja tasks, not Prefect.
+    """
     try:
-        flows = importlib.import_module("genja_prefect_flows")
+        jobs = importlib.import_module("genja_prefect_flows.jobs")
     except ImportError:
         return {}
-    return dict(getattr(flows, "JOBS", {}))
+    return dict(getattr(jobs, "JOB_SPECS", {}))
 
 
-def run_job(job: Any, **parameters: Any) -> list[dict[str, Any]]:
-    """Call a ready-made job's flow; its result trees, also when hosts failed past
-    ``prefect.fail_on`` (the flow run is then Failed in Prefect and the flow raises
-    :class:`HostsFailedError` carrying the tree)."""
-    try:
-        out = job(**parameters)
-    except HostsFailedError as exc:
-        out = exc.tree
-    return out if isinstance(out, list) else [out]
+def find_job(name: str) -> Any:
+    """The ``JobSpec`` of ready-made job ``name``; CliError listing the jobs otherwise."""
+    specs = job_specs()
+    spec = specs.get(name)
+    if spec is None:
+        names = ", ".join(sorted(specs)) or "none installed"
+        raise CliError(f"unknown job '{name}' (ready-made jobs: {names})", hint="or run a task class: module:TaskClass")
+    return spec
+
+
+def check_job_parameters(spec: Any, params: dict[str, Any]) -> None:
+    """Reject ``--param`` names the job does not take, before anything runs."""
+    import inspect
+
+    accepted = inspect.signature(spec.function()).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        own = [n for n in accepted if n not in ("settings", "filter", "workers", "runner")]
+        raise CliError(
+            f"job '{spec.name}' has no parameter {', '.join(repr(u) for u in unknown)} "
+            f"(its parameters: {', '.join(own) or 'none'})",
+            hint=f"pass them as --param NAME=VALUE; --settings, --filter, --workers and --runner are options",
+        )
+
+
+@dataclass
+class RunOutcome:
+    """What a run returned: the result trees and, when Prefect recorded it, its flow run."""
+
+    trees: list[dict[str, Any]]
+    flow_run_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_job(spec: Any, kwargs: dict[str, Any], *, prefect: bool) -> RunOutcome:
+    """Run a ready-made job: as its Prefect flow, or (``prefect=False``) as a plain function
+    with ``prefect.enabled: false`` (no Prefect import, server or flow run)."""
+    if not prefect:
+        os.environ["GENJA_PREFECT_PREFECT__ENABLED"] = "false"  # read by the job's settings
+        out = spec.function()(**kwargs)
+        return RunOutcome(out if isinstance(out, list) else [out])
+    state = spec.flow()(**kwargs, return_state=True)
+    run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, HostsFailedError):
+        # Hosts failed past prefect.fail_on: the flow run is Failed in Prefect, and the error
+        # carries the full result tree, which the command prints like any other.
+        result = result.tree
+    elif isinstance(result, BaseException):
+        raise result
+    return RunOutcome(result if isinstance(result, list) else [result], run_id)
+
+
+def run_task_class(genja: Any, task: Any, max_depth: int | None, *, prefect: bool) -> RunOutcome:
+    """Run a task class; with Prefect, find the flow run it made (by a call id in its parameters)."""
+    call_id = uuid.uuid4().hex
+    if prefect:
+        genja = genja.with_run_parameters(call_id=call_id)
+    tree = genja.run_task(task, max_depth=max_depth).to_dict()
+    run_id = None
+    if prefect:
+        from genja_prefect.prefect.history import find_run_by_call_id
+
+        run_id = find_run_by_call_id(call_id)
+    return RunOutcome([tree], run_id)

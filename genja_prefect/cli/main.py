@@ -6,26 +6,34 @@
     genja-prefect inventory show router1 --settings settings.yaml
     genja-prefect plugins list
     genja-prefect lab up | down | status
+    genja-prefect server start | stop | status
     genja-prefect demo
     genja-prefect rerun RUN_ID --failed
     genja-prefect doctor [--api-url URL]
 
-Errors are one line and a hint; ``--debug`` shows the traceback.
+A user error (settings, inventory, filter, job, parameter, plugin) is one line naming the
+file, host or key and a hint, exit code 2; ``--debug`` anywhere on the line shows the
+traceback, ``--verbose`` the device libraries' logs. Commands that do not record a run in
+Prefect (``--help``, ``inventory``, ``plugins``, ``lab``, ``run --no-prefect``) never import it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genja_prefect.cli.jobs import CliError, job_registry, load_task, run_job
+from genja_prefect.cli.jobs import CliError, RunOutcome, check_job_parameters, find_job, load_task, run_job, run_task_class
 from genja_prefect.errors import GenjaError
 
 EXIT_OK, EXIT_FAILED_HOSTS, EXIT_ERROR = 0, 1, 2
+
+#: Flags that may stand anywhere on the command line (``genja-prefect run ... --debug``).
+GLOBAL_FLAGS = ("--debug", "--verbose")
 
 
 def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
@@ -33,7 +41,7 @@ def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CliError(f"{what} '{item}' is not KEY=VALUE", hint=f"e.g. --{what} platform=ios")
+            raise CliError(f"--{what} '{item}' is not KEY=VALUE", hint=f"e.g. --{what} platform=ios")
         import yaml
 
         try:
@@ -43,20 +51,26 @@ def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
-def _runtime(args: argparse.Namespace) -> Any:
+def _settings_path(args: argparse.Namespace) -> Path:
+    settings = Path(args.settings)
+    if not settings.is_file():
+        raise CliError(f"settings file not found: {settings}", hint="pass --settings PATH (or start the lab: genja-prefect lab up)")
+    return settings
+
+
+def _runtime(args: argparse.Namespace, *, prefect: bool = False) -> Any:
+    """The runtime of ``--settings`` with ``--filter``/``--workers``/``--runner``: settings,
+    inventory and filter errors surface here, before anything runs."""
     from genja_prefect.runtime import Genja
 
-    settings = Path(args.settings)
-    if not settings.exists():
-        raise CliError(f"settings file not found: {settings}", hint="pass --settings PATH (or start the lab: genja-prefect lab up)")
-    genja = Genja.from_settings_file(settings)
+    genja = Genja.from_settings_file(_settings_path(args))
     filters = _pairs(getattr(args, "filter", None), "filter")
     if filters:
         genja = genja.filter(**filters)
     changes: dict[str, dict[str, Any]] = {}
     if getattr(args, "workers", None):
         changes.setdefault("runner", {})["worker_count"] = args.workers
-    if getattr(args, "no_prefect", False):
+    if not prefect:
         changes.setdefault("prefect", {})["enabled"] = False
     if changes:
         genja = genja.with_settings(**changes)
@@ -66,36 +80,69 @@ def _runtime(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from genja_prefect.cli.progress import LiveProgress, print_summary
+    from genja_prefect.cli.progress import LiveProgress
 
+    use_prefect = not args.no_prefect
     params = _pairs(args.param, "param")
     if ":" in args.target:
         task = load_task(args.target)
-        genja = _runtime(args).with_run_parameters(cli="run", target=args.target, settings=str(args.settings),
-                                                   filter=_pairs(args.filter, "filter"))
-        with LiveProgress(enabled=not args.json and sys.stdout.isatty(), total=genja.host_count()):
-            trees = [genja.run_task(task, max_depth=args.max_depth).to_dict()]
+        if params:
+            raise CliError("--param is for ready-made jobs", hint="a task class takes its settings from the inventory")
     else:
-        if not Path(args.settings).exists():
-            raise CliError(f"settings file not found: {args.settings}", hint="pass --settings PATH (or start the lab: genja-prefect lab up)")
-        jobs = job_registry()
-        job = jobs.get(args.target)
-        if job is None:
-            names = ", ".join(sorted(jobs)) or "none installed"
-            raise CliError(f"unknown job '{args.target}' (ready-made jobs: {names})", hint="or run a task class: module:TaskClass")
+        spec = find_job(args.target)
+        check_job_parameters(spec, params)
+    # Settings, inventory and filter problems are reported before Prefect starts.
+    genja = _runtime(args, prefect=use_prefect)
+    use_prefect = use_prefect and genja.settings.prefect.enabled
+    if use_prefect:
+        from genja_prefect.prefect.server import tune_ephemeral_server
+        from genja_prefect.cli.server import choose_server
+
+        server = choose_server()
+        if genja.settings.prefect.tune_ephemeral_server:
+            tune_ephemeral_server()
+    else:
+        server = "no Prefect (--no-prefect)"
+    progress = LiveProgress(enabled=not args.json and sys.stdout.isatty(), total=genja.host_count())
+    if ":" in args.target:
+        genja = genja.with_run_parameters(cli="run", target=args.target, settings=str(args.settings),
+                                          filter=_pairs(args.filter, "filter"))
+        with progress:
+            outcome = run_task_class(genja, task, args.max_depth, prefect=use_prefect)
+    else:
         kwargs: dict[str, Any] = {"settings": str(args.settings), "filter": _pairs(args.filter, "filter") or None}
         if args.workers:
             kwargs["workers"] = args.workers
         if args.runner:
             kwargs["runner"] = args.runner
         kwargs.update(params)
-        with LiveProgress(enabled=not args.json and sys.stdout.isatty(), total=None):
-            trees = run_job(job, **kwargs)
+        with progress:
+            outcome = run_job(spec, kwargs, prefect=use_prefect)
+    return _report(outcome, args, server)
+
+
+def _report(outcome: RunOutcome, args: argparse.Namespace, server: str) -> int:
+    trees = outcome.trees
     if args.json:
         print(json.dumps(trees if len(trees) > 1 else trees[0], indent=2, default=str))
     else:
+        from genja_prefect.cli.progress import print_summary
+        from genja_prefect.cli.results_view import print_results
+
         print_summary(trees)
+        print_results(trees, show=args.show)
+        print(_run_line(outcome, server))
     return EXIT_FAILED_HOSTS if any(_failed(t) for t in trees) else EXIT_OK
+
+
+def _run_line(outcome: RunOutcome, server: str) -> str:
+    if outcome.flow_run_id is None:
+        return f"Ran with {server}."
+    from genja_prefect.cli.server import run_url
+
+    url = run_url(outcome.flow_run_id)
+    where = url or server
+    return f"Flow run {outcome.flow_run_id}: {where}"
 
 
 def _failed(tree: dict[str, Any]) -> bool:
@@ -120,7 +167,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     if not args.host:
         raise CliError("inventory show needs a HOST", hint="genja-prefect inventory show router1 --settings settings.yaml")
     if args.host not in genja.inventory:
-        raise CliError(f"unknown host '{args.host}'", hint="list them with: genja-prefect inventory list")
+        raise CliError(f"unknown host '{args.host}' in {args.settings}", hint="list them with: genja-prefect inventory list")
     host = genja.inventory.host_view(args.host)
     plugins = sorted({p for item in genja.inventory.chain(args.host) for p in item.connection_options} | {"default"})
     shown = {
@@ -169,39 +216,45 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    try:
-        from genja_prefect import lab
-    except ImportError as exc:
-        raise CliError(f"the device lab is not installed ({exc})", hint="pip install 'genja-prefect[lab]'") from None
-    directory = Path(args.dir)
-    if args.action == "up":
-        status = lab.lab_up(directory, ios=args.ios, eos=args.eos, junos=args.junos, sim=args.sim, netconf=args.netconf, http=args.http)
-        print(f"lab is up in {directory} ({status})")
-        print(f"run a job: genja-prefect run collect_facts --settings {directory / 'settings.yaml'}")
-    elif args.action == "down":
-        lab.lab_down(directory)
-        print(f"lab in {directory} is down")
+    from genja_prefect.cli.labview import lab_command
+
+    return lab_command(args)
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from genja_prefect.cli import server
+
+    if args.action == "start":
+        state = server.server_start(port=args.port)
+        print(f"Prefect server running at {state.url} (pid {state.pid}; log {state.log_file})")
+        print("genja-prefect runs now record there; open the UI at that address. Stop it: genja-prefect server stop")
+    elif args.action == "stop":
+        stopped = server.server_stop()
+        print(f"stopped the Prefect server at {stopped.url} (pid {stopped.pid})" if stopped else "no genja-prefect server was running")
     else:
-        print(lab.lab_status(directory))
+        running = server.server_status()
+        print(f"Prefect server running at {running.url} (pid {running.pid}; log {running.log_file})" if running
+              else "no genja-prefect server running (start one: genja-prefect server start)")
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from genja_prefect.cli.demo import run_demo
+    from genja_prefect.cli.server import choose_server
 
+    print(f"Using {choose_server()}.")
     return run_demo(Path(args.dir), workers=args.workers)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from genja_prefect.cli.rerun import rerun_failed
+    from genja_prefect.cli.server import choose_server
 
     if not args.failed:
-        raise CliError("rerun needs --failed (re-running every host is just `genja-prefect run` again)")
-    trees = rerun_failed(args.run_id, settings_override=args.settings)
-    from genja_prefect.cli.progress import print_summary
-
-    print_summary(trees)
-    return EXIT_FAILED_HOSTS if any(_failed(t) for t in trees) else EXIT_OK
+        raise CliError("rerun needs --failed", hint="re-running every host is just `genja-prefect run` again")
+    server = choose_server()
+    outcome = rerun_failed(args.run_id, settings_override=args.settings)
+    return _report(outcome, args, server)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -214,12 +267,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genja-prefect", description="Network automation on Prefect 3.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (allowed anywhere on the line)")
+    parser.add_argument("--verbose", action="store_true", help="show device libraries' logs (allowed anywhere)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--settings", default="settings.yaml", help="settings.yaml (default: ./settings.yaml)")
         p.add_argument("--filter", action="append", metavar="KEY=VALUE", help="host filter, repeatable (platform=ios, groups__contains=core)")
+
+    def output(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print the result tree as JSON")
+        p.add_argument("--show", choices=["results", "failed", "none"], default="failed",
+                       help="per-host output: every host, failed and skipped hosts (default), or none")
 
     run = sub.add_parser("run", help="run a ready-made job or a task class on the inventory")
     run.add_argument("target", help="job name (collect_facts, backup_configs, ...) or module:TaskClass")
@@ -228,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker count for the threaded runner")
     run.add_argument("--max-depth", type=int, default=None, help="sub-task depth limit")
     run.add_argument("--param", action="append", metavar="KEY=VALUE", help="job parameter, repeatable")
-    run.add_argument("--json", action="store_true", help="print the result tree as JSON")
-    run.add_argument("--no-prefect", action="store_true", help="run without Prefect (no flow run)")
+    output(run)
+    run.add_argument("--no-prefect", action="store_true", help="run without Prefect (no import, server or flow run)")
     run.set_defaults(func=cmd_run)
 
     inv = sub.add_parser("inventory", help="show the inventory")
@@ -245,9 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the loopback device lab")
     lab.add_argument("action", choices=["up", "down", "status"])
     lab.add_argument("--dir", default=".genja-lab", help="where the lab writes its inventory (default .genja-lab)")
-    for name, default in (("ios", 2), ("eos", 1), ("junos", 1), ("sim", 4), ("netconf", 1), ("http", 1)):
-        lab.add_argument(f"--{name}", type=int, default=default)
+    for name, default in (("ios", 2), ("eos", 1), ("junos", 1), ("sim", 4), ("sim-eos", 1), ("netconf", 1), ("http", 1)):
+        lab.add_argument(f"--{name}", type=int, default=default, help=f"number of {name} devices (default {default})")
     lab.set_defaults(func=cmd_lab)
+
+    server = sub.add_parser("server", help="a local Prefect server in the background, reused by every run")
+    server.add_argument("action", choices=["start", "stop", "status"])
+    server.add_argument("--port", type=int, default=4200, help="port on 127.0.0.1 (default 4200)")
+    server.set_defaults(func=cmd_server)
 
     demo = sub.add_parser("demo", help="start the lab, run facts + backups, show where to look")
     demo.add_argument("--dir", default=".genja-lab")
@@ -255,9 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     rerun = sub.add_parser("rerun", help="run a past run's failed hosts again")
-    rerun.add_argument("run_id")
+    rerun.add_argument("run_id", help="the flow run's id or its (unique) name")
     rerun.add_argument("--failed", action="store_true")
     rerun.add_argument("--settings", default=None, help="override the settings path the run used")
+    output(rerun)
     rerun.set_defaults(func=cmd_rerun)
 
     doctor = sub.add_parser("doctor", help="check the Prefect server: API, schedules, workers, versions")
@@ -269,9 +334,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _split_global_flags(argv: list[str]) -> tuple[list[str], set[str]]:
+    """Take ``--debug``/``--verbose`` out of ``argv`` wherever they stand (not after ``--``)."""
+    rest: list[str] = []
+    found: set[str] = set()
+    for index, item in enumerate(argv):
+        if item == "--":
+            rest.extend(argv[index:])
+            break
+        if item in GLOBAL_FLAGS:
+            found.add(item)
+        else:
+            rest.append(item)
+    return rest, found
+
+
+def _user_error(exc: BaseException) -> bool:
+    """Errors in what the user gave (as opposed to a bug): reported without the word 'unexpected'."""
+    if isinstance(exc, (GenjaError, FileNotFoundError)):
+        return True
+    # Prefect's own parameter errors for a job called with a wrong --param value.
+    kind = type(exc)
+    return kind.__module__.startswith("prefect") and kind.__name__ in ("ParameterBindError", "ParameterTypeError")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    rest, flags = _split_global_flags(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(rest)
+    args.debug, args.verbose = "--debug" in flags, "--verbose" in flags
+    from genja_prefect.cli import quiet
+
+    quiet.configure(args.verbose)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -281,10 +374,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         hint = getattr(exc, "hint", None)
-        kind = "" if isinstance(exc, GenjaError) else f"unexpected {type(exc).__name__}: "
-        print(f"error: {kind}{exc}", file=sys.stderr)
+        kind = "" if _user_error(exc) else f"unexpected {type(exc).__name__}: "
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {kind}{message}", file=sys.stderr)
         print(f"hint: {hint or 'run again with --debug for the traceback'}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -57,9 +57,10 @@ class LiveProgress:
 
 
 def _count(tree: dict[str, Any]) -> dict[str, int]:
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "changed": 0}
     for result in tree["hosts"].values():
         counts[result["status"]] += 1
+        counts["changed"] += bool(result.get("changed"))
     return counts
 
 
@@ -70,27 +71,13 @@ def _rows(tree: dict[str, Any], depth: int = 0) -> list[tuple[str, dict[str, int
     return rows
 
 
-def _failures(tree: dict[str, Any], path: str = "") -> list[tuple[str, str, dict[str, Any]]]:
-    name = f"{path}/{tree['task_name']}" if path else tree["task_name"]
-    found = [(name, h, r) for h, r in tree["hosts"].items() if r["status"] == "failed"]
-    for child in tree["sub_tasks"].values():
-        found.extend(_failures(child, name))
-    return found
-
-
-def print_summary(trees: Sequence[dict[str, Any]], console: Console | None = None, limit: int = 50) -> None:
-    """The per-task counts and the failed hosts (kind and message), as rich tables."""
+def print_summary(trees: Sequence[dict[str, Any]], console: Console | None = None) -> None:
+    """The per-task counts (passed, failed, skipped, changed) as a rich table; the hosts behind
+    them are printed by :func:`genja_prefect.cli.results_view.print_results`."""
     console = console or Console()
-    table = Table("task", "passed", "failed", "skipped", title="genja-prefect results")
+    table = Table("task", "passed", "failed", "skipped", "changed", title="genja-prefect results")
     for tree in trees:
         for name, c in _rows(tree):
-            table.add_row(name, str(c["passed"]), f"[red]{c['failed']}[/red]" if c["failed"] else "0", str(c["skipped"]))
+            table.add_row(name, str(c["passed"]), f"[red]{c['failed']}[/red]" if c["failed"] else "0",
+                          f"[yellow]{c['skipped']}[/yellow]" if c["skipped"] else "0", str(c["changed"]))
     console.print(table)
-    failures = [f for tree in trees for f in _failures(tree)]
-    if failures:
-        ftable = Table("task", "host", "kind", "message", title="failed hosts")
-        for task, host, r in failures[:limit]:
-            ftable.add_row(task, host, str(r.get("kind", "")), str(r.get("message", ""))[:160])
-        console.print(ftable)
-        if len(failures) > limit:
-            console.print(f"... and {len(failures) - limit} more failed host results (use --json for all)")

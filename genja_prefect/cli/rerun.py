@@ -1,16 +1,17 @@
-"""``genja-prefect rerun RUN_ID --failed``: run a past run's failed hosts again.
+"""``genja-prefect rerun RUN --failed``: run a past run's failed hosts again.
 
-The past flow run's ``invocation`` parameter (recorded by ``genja-prefect run``) says what was
-run (job or task class, settings path, filters); the per-root-task table artifacts of its
-subflows say which hosts failed. The same job then runs again on exactly those hosts, as a new
-flow run.
+``RUN`` is a flow run's id or its unique name. The past flow run's ``invocation`` parameter
+(recorded by ``genja-prefect run``) says what was run (task class, settings path, filters);
+a ready-made job's flow run has the job's own parameters. The per-root-task table artifacts of
+its subflows say which hosts failed. The same job then runs again on exactly those hosts, as
+a new flow run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from genja_prefect.cli.jobs import job_registry, load_task, run_job
+from genja_prefect.cli.jobs import RunOutcome, job_specs, load_task, run_job, run_task_class
 from genja_prefect.errors import GenjaError
 from genja_prefect.prefect.history import failed_hosts_of_run
 
@@ -19,8 +20,8 @@ class RerunError(GenjaError):
     """The run cannot be re-run (unknown id, not started by the CLI, nothing failed...)."""
 
 
-def rerun_failed(run_id: str, settings_override: str | None = None) -> list[dict[str, Any]]:
-    """Run the job of ``run_id`` again on its failed hosts; returns the new result trees."""
+def rerun_failed(run_id: str, settings_override: str | None = None) -> RunOutcome:
+    """Run the job of ``run_id`` (an id or a unique run name) again on its failed hosts."""
     from genja_prefect.runtime import Genja
 
     invocation, failed = failed_hosts_of_run(run_id)
@@ -29,14 +30,15 @@ def rerun_failed(run_id: str, settings_override: str | None = None) -> list[dict
     if "job_flow" not in invocation:
         settings = settings_override or invocation["settings"]
         genja = Genja.from_settings_file(settings).filter(id__in=failed)
-        genja = genja.with_run_parameters(**{**invocation, "settings": settings, "rerun_of": run_id})
-        return [genja.run_task(load_task(invocation["target"])).to_dict()]
-    jobs = {getattr(f, "name", n): f for n, f in job_registry().items()}
-    job = jobs.get(invocation["job_flow"])
-    if job is None:
+        recorded = {k: v for k, v in invocation.items() if k != "call_id"}
+        genja = genja.with_run_parameters(**{**recorded, "settings": settings, "rerun_of": run_id})
+        return run_task_class(genja, load_task(invocation["target"]), None, prefect=True)
+    specs = {spec.flow_name: spec for spec in job_specs().values()}
+    spec = specs.get(invocation["job_flow"])
+    if spec is None:
         raise RerunError(f"flow run {run_id} ran '{invocation['job_flow']}', which is not a genja-prefect job installed here")
-    params = dict(invocation["parameters"])
+    params: dict[str, Any] = dict(invocation["parameters"])
     if settings_override:
         params["settings"] = settings_override
     params["filter"] = {"id__in": failed}
-    return run_job(job, **params)
+    return run_job(spec, params, prefect=True)

@@ -143,7 +143,7 @@ def lab_up(
     folder = Path(directory).resolve()
     current = lab_status(folder)
     if current.running:
-        raise LabStateError(f"a lab is already running in {folder} (pid {current.pid}); run lab_down first")
+        raise LabStateError(f"a lab is already running in {folder} (pid {current.pid}); stop it first: genja-prefect lab down --dir {directory}")
     folder.mkdir(parents=True, exist_ok=True)
     _state_path(folder).unlink(missing_ok=True)  # stale: its process is gone
     command = [sys.executable, "-m", "genja_prefect.lab", "serve", "--dir", str(folder), "--username", username]

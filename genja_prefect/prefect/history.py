@@ -13,6 +13,37 @@ class RunLookupError(GenjaError):
     """The flow run cannot be found or read."""
 
 
+def _run_uuid(client: Any, id_or_name: str) -> UUID:
+    """The id of a flow run given by id or by its (unique) name."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    try:
+        return UUID(id_or_name)
+    except ValueError:
+        pass
+    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[id_or_name])), limit=10)
+    if not runs:
+        raise RunLookupError(f"no flow run named '{id_or_name}' on this Prefect API (give its id or name)")
+    if len(runs) > 1:
+        ids = ", ".join(str(r.id) for r in runs)
+        raise RunLookupError(f"{len(runs)} flow runs are named '{id_or_name}' ({ids}): give the id of one")
+    return UUID(str(runs[0].id))
+
+
+def find_run_by_call_id(call_id: str) -> str | None:
+    """The id of the flow run whose recorded invocation has ``call_id`` (the command line tags
+    each of its runs so it can print the run's id), or None."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        for run in client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50):
+            invocation = (run.parameters or {}).get("invocation") or {}
+            if isinstance(invocation, dict) and invocation.get("call_id") == call_id:
+                return str(run.id)
+    return None
+
+
 def failed_hosts_of_run(run_id: str) -> tuple[dict[str, Any], list[str]]:
     """The invocation of a flow run and the hosts that failed in any of its root tasks.
 
@@ -24,11 +55,8 @@ def failed_hosts_of_run(run_id: str) -> tuple[dict[str, Any], list[str]]:
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.exceptions import ObjectNotFound
 
-    try:
-        uid = UUID(run_id)
-    except ValueError:
-        raise RunLookupError(f"'{run_id}' is not a flow run id (a UUID)") from None
     with get_client(sync_client=True) as client:
+        uid = _run_uuid(client, run_id)
         try:
             run = client.read_flow_run(uid)
         except ObjectNotFound:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from genja_prefect.errors import FilterError
 from tests.flows import prefect_rest
 from genja_prefect_flows import (
     FLOWS,
@@ -86,7 +87,7 @@ def test_parameter_errors_are_clear(prefect_api: str, lab_settings: str, tmp_pat
 
     with pytest.raises(ParameterBindError, match="unexpected keyword argument 'hosts'"):
         collect_facts(settings=lab_settings, hosts=["ios1"])
-    with pytest.raises(FlowParameterError, match=r"unknown key 'platfrom'.*neither a host attribute .* nor a data key"):
+    with pytest.raises(FilterError, match=r"unknown key 'platfrom'.*neither a host attribute .* nor a data key"):
         collect_facts(settings=lab_settings, filter={"platfrom": "ios"})
     with pytest.raises(FlowParameterError, match="no settings file at .*nowhere.yaml"):
         collect_facts(settings=str(tmp_path / "nowhere.yaml"))

@@ -1,0 +1,98 @@
+"""The ready-made jobs by name, and their Prefect flows made on first use.
+
+Each job is a plain function (``collect_facts_job``, ...) that builds the runtime from its
+parameters, runs its genja task(s) and returns the result tree. Its Prefect flow
+(``collect_facts``, ...) calls that function; it is created only when something asks for it,
+because ``import prefect`` costs about two seconds: the command line's ``--help``,
+``inventory`` and ``--no-prefect`` runs never pay it. The module attributes
+``genja_prefect_flows.facts.collect_facts`` and ``genja_prefect_flows.collect_facts`` are
+those flows (deployment entrypoints such as ``facts.py:collect_facts`` resolve to them).
+
+Example::
+
+    from genja_prefect_flows.jobs import JOB_SPECS
+
+    spec = JOB_SPECS["collect_facts"]
+    tree = spec.function()(settings="lab/settings.yaml")    # no Prefect involved
+    flow = spec.flow()                                       # the Prefect flow "collect-facts"
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["JOB_SPECS", "JobSpec", "module_flow"]
+
+#: Options every ready-made flow is declared with (results as JSON, kept for the UI).
+FLOW_OPTIONS: dict[str, Any] = {"log_prints": False, "persist_result": True, "result_serializer": "json"}
+
+_lock = threading.Lock()
+_flows: dict[tuple[str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One ready-made job: its CLI name, Prefect flow name and where its function lives."""
+
+    name: str
+    flow_name: str
+    module: str
+
+    def function(self) -> Callable[..., Any]:
+        """The job as a plain function (``<name>_job``): no Prefect import, no flow run."""
+        fn: Callable[..., Any] = getattr(importlib.import_module(self.module), f"{self.name}_job")
+        return fn
+
+    def flow(self) -> Any:
+        """The job's Prefect flow (created once per process; this imports Prefect)."""
+        return _make_flow(self, self.function())
+
+
+def _make_flow(spec: JobSpec, fn: Callable[..., Any]) -> Any:
+    key = (fn.__module__, spec.name)
+    with _lock:
+        made = _flows.get(key)
+        if made is None:
+            from prefect import flow
+
+            @functools.wraps(fn)
+            def body(*args: Any, **kwargs: Any) -> Any:
+                return fn(*args, **kwargs)
+
+            # Prefect names the entrypoint of a served flow after the function:
+            # ``genja_prefect_flows.facts:collect_facts`` resolves to this flow again.
+            body.__name__ = body.__qualname__ = spec.name
+            made = flow(name=spec.flow_name, **FLOW_OPTIONS)(body)
+            _flows[key] = made
+        return made
+
+
+#: The ready-made jobs by name, as ``genja-prefect run JOB`` knows them.
+JOB_SPECS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec("collect_facts", "collect-facts", "genja_prefect_flows.facts"),
+        JobSpec("backup_configs", "backup-configs", "genja_prefect_flows.backup"),
+        JobSpec("deploy_config", "deploy-config", "genja_prefect_flows.deploy"),
+        JobSpec("netconf_get_config", "netconf-get-config", "genja_prefect_flows.netconf"),
+        JobSpec("netconf_edit_config", "netconf-edit-config", "genja_prefect_flows.netconf"),
+    )
+}
+
+
+def module_flow(module_globals: dict[str, Any], name: str) -> Any:
+    """The flow ``name`` of the module whose ``globals()`` are given (for its ``__getattr__``).
+
+    Made from that module's own ``<name>_job`` function, so a module loaded from its file path
+    (a deployment entrypoint ``flows/genja_prefect_flows/facts.py:collect_facts``) works too.
+    """
+    spec = JOB_SPECS.get(name)
+    fn = module_globals.get(f"{name}_job")
+    if spec is None or fn is None:
+        raise AttributeError(f"module {module_globals.get('__name__')!r} has no attribute {name!r}")
+    return _make_flow(spec, fn)
