@@ -208,6 +208,13 @@ def deploy_markdown(tree: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def deploy_config_check(template: str, variables: dict[str, Any] | None = None, apply: bool = False,
+                        verify: bool = True, **_common: Any) -> None:
+    """Raise what :func:`deploy_config_job` would raise for these parameters (a missing template,
+    a template syntax error), before any run starts."""
+    DeployConfig(template, variables=variables, apply=apply, verify=verify)
+
+
 def deploy_config_job(
     settings: str,
     template: str,

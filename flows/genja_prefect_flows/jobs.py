@@ -21,17 +21,50 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["JOB_SPECS", "JobSpec", "module_flow"]
+from genja_prefect.errors import GenjaError
+
+__all__ = ["JOB_SPECS", "JobSpec", "module_flow", "report_user_errors_elsewhere"]
 
 #: Options every ready-made flow is declared with (results as JSON, kept for the UI).
 FLOW_OPTIONS: dict[str, Any] = {"log_prints": False, "persist_result": True, "result_serializer": "json"}
 
+#: The parameters every job takes (the runtime's), beside its own.
+COMMON_PARAMETERS = ("settings", "filter", "workers", "runner")
+
 _lock = threading.Lock()
+
+
+class _UserErrorLog(logging.Filter):
+    """Prefect logs a flow's exception with its traceback ("Encountered exception during
+    execution"); for genja-prefect's own errors (bad settings, filter, template, parameter),
+    whose message already names the file/host/key, the traceback through Prefect's engine is
+    noise: the record keeps its one line (also in the UI). ``drop`` removes it altogether, for
+    a caller that prints the error itself (the command line)."""
+
+    drop = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, GenjaError):
+            if self.drop:
+                return False
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_user_errors = _UserErrorLog()
+
+
+def report_user_errors_elsewhere() -> None:
+    """The caller reports genja-prefect errors of flow runs itself: Prefect does not log them."""
+    _user_errors.drop = True
 _flows: dict[tuple[str, str], Any] = {}
 
 
@@ -47,6 +80,13 @@ class JobSpec:
         """The job as a plain function (``<name>_job``): no Prefect import, no flow run."""
         fn: Callable[..., Any] = getattr(importlib.import_module(self.module), f"{self.name}_job")
         return fn
+
+    def check(self, params: dict[str, Any]) -> None:
+        """Raise the error the job would raise for ``params`` (its own ones: a missing template,
+        bad XML) before any run starts; the module's ``<name>_check`` does it, if it has one."""
+        check = getattr(importlib.import_module(self.module), f"{self.name}_check", None)
+        if check is not None:
+            check(**{k: v for k, v in params.items() if k not in COMMON_PARAMETERS})
 
     def flow(self) -> Any:
         """The job's Prefect flow (created once per process; this imports Prefect)."""
@@ -68,6 +108,9 @@ def _make_flow(spec: JobSpec, fn: Callable[..., Any]) -> Any:
             # ``genja_prefect_flows.facts:collect_facts`` resolves to this flow again.
             body.__name__ = body.__qualname__ = spec.name
             made = flow(name=spec.flow_name, **FLOW_OPTIONS)(body)
+            for name in ("prefect.flow_runs", "prefect.engine"):
+                if _user_errors not in logging.getLogger(name).filters:
+                    logging.getLogger(name).addFilter(_user_errors)
             _flows[key] = made
         return made
 

@@ -30,7 +30,7 @@ from genja_prefect.errors import GenjaError
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.jobs import module_flow
-from genja_prefect_flows.common import build_runtime, call, finish_job, logger, publish_markdown, results_payload
+from genja_prefect_flows.common import FlowParameterError, build_runtime, call, finish_job, logger, publish_markdown, results_payload
 from genja_prefect_flows.configtext import mask_secrets, unified_diff
 
 try:
@@ -183,9 +183,9 @@ class NetconfEditConfig:
 
     def __init__(self, config: str, *, target: str = "auto", default_operation: str = "merge") -> None:
         if target not in ("auto", "candidate", "running"):
-            raise ValueError(f"target must be 'auto', 'candidate' or 'running', not {target!r}")
+            raise FlowParameterError(f"target must be 'auto', 'candidate' or 'running', not {target!r}")
         if default_operation not in ("merge", "replace", "none"):
-            raise ValueError(f"default_operation must be 'merge', 'replace' or 'none', not {default_operation!r}")
+            raise FlowParameterError(f"default_operation must be 'merge', 'replace' or 'none', not {default_operation!r}")
         self.config = config_element(config)
         self.target = target
         self.default_operation = default_operation
@@ -240,6 +240,17 @@ def _quietly(connection: Any, method: str, args: tuple[Any, ...], host: Host, wa
         text = f"{method.replace('_', '-')} on {host.id} failed: {exc}"
         logger.warning("%s", text)
         warnings.append(text)
+
+
+def netconf_get_config_check(source: str = "running", subtree: str | None = None, **_common: Any) -> None:
+    """Raise what :func:`netconf_get_config_job` would raise for these parameters (XML that is
+    not well-formed), before any run starts."""
+    NetconfGetConfig(source=source, filter=subtree)
+
+
+def netconf_edit_config_check(config: str, target: str = "auto", default_operation: str = "merge", **_common: Any) -> None:
+    """Raise what :func:`netconf_edit_config_job` would raise for these parameters, before any run."""
+    NetconfEditConfig(config, target=target, default_operation=default_operation)
 
 
 def netconf_get_config_job(

@@ -74,18 +74,38 @@ def find_job(name: str) -> Any:
 
 
 def check_job_parameters(spec: Any, params: dict[str, Any]) -> None:
-    """Reject ``--param`` names the job does not take, before anything runs."""
+    """Reject ``--param`` names the job does not take and values of the wrong type, before
+    anything runs (Prefect would check them too, inside a flow run, with its own log lines)."""
     import inspect
+    import typing
 
-    accepted = inspect.signature(spec.function()).parameters
+    from pydantic import TypeAdapter, ValidationError
+
+    fn = spec.function()
+    accepted = inspect.signature(fn).parameters
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         own = [n for n in accepted if n not in ("settings", "filter", "workers", "runner")]
         raise CliError(
             f"job '{spec.name}' has no parameter {', '.join(repr(u) for u in unknown)} "
             f"(its parameters: {', '.join(own) or 'none'})",
-            hint=f"pass them as --param NAME=VALUE; --settings, --filter, --workers and --runner are options",
+            hint="pass them as --param NAME=VALUE; --settings, --filter, --workers and --runner are options",
         )
+    required = [n for n, p in accepted.items() if p.default is inspect.Parameter.empty and n != "settings" and n not in params]
+    if required:
+        raise CliError(f"job '{spec.name}' needs {', '.join(required)}",
+                       hint=" ".join(f"--param {n}=VALUE" for n in required))
+    hints = typing.get_type_hints(fn)
+    for name, value in params.items():
+        expected = hints.get(name, Any)
+        try:
+            TypeAdapter(expected).validate_python(value)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+            type_name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+            raise CliError(f"--param {name}={value!r}: {problem} (job '{spec.name}' expects {type_name})",
+                           hint=f"e.g. --param {name}=true for a flag, a number for a count") from None
+    spec.check(params)
 
 
 @dataclass
@@ -104,6 +124,9 @@ def run_job(spec: Any, kwargs: dict[str, Any], *, prefect: bool) -> RunOutcome:
         os.environ["GENJA_PREFECT_PREFECT__ENABLED"] = "false"  # read by the job's settings
         out = spec.function()(**kwargs)
         return RunOutcome(out if isinstance(out, list) else [out])
+    from genja_prefect_flows.jobs import report_user_errors_elsewhere
+
+    report_user_errors_elsewhere()  # the command prints them as one line
     state = spec.flow()(**kwargs, return_state=True)
     run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
     result = state.result(raise_on_failure=False)

@@ -358,6 +358,22 @@ def _user_error(exc: BaseException) -> bool:
     return kind.__module__.startswith("prefect") and kind.__name__ in ("ParameterBindError", "ParameterTypeError")
 
 
+def _hint(exc: BaseException, args: argparse.Namespace) -> str:
+    """What to do next, by the kind of error (the message already says what and where)."""
+    from genja_prefect.errors import ConfigError, FilterError, PluginError
+
+    settings = getattr(args, "settings", None) or "settings.yaml"
+    if isinstance(exc, FilterError):
+        return f"see the hosts and their keys: genja-prefect inventory list --settings {settings}"
+    if isinstance(exc, ConfigError):
+        return "fix the file and key named above, then run the command again"
+    if isinstance(exc, PluginError):
+        return "see the installed plugins: genja-prefect plugins list"
+    if _user_error(exc):
+        return "fix what the message names; --debug shows where it was raised"
+    return "run again with --debug for the traceback"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     rest, flags = _split_global_flags(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(rest)
@@ -373,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
         if args.debug:
             raise
-        hint = getattr(exc, "hint", None)
+        hint = getattr(exc, "hint", None) or _hint(exc, args)
         kind = "" if _user_error(exc) else f"unexpected {type(exc).__name__}: "
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: {kind}{message}", file=sys.stderr)

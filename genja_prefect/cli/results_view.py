@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,18 @@ def _reason(result: dict[str, Any]) -> str:
 
 
 def _block(console: Console, label: str, body: str, style: str = "") -> None:
-    text = Text(f"    {label}: ", style="dim")
-    text.append(body, style=style)
-    console.print(text, overflow="fold", soft_wrap=False)
+    """``label:`` then ``body`` below it, indented, wrapped to the terminal (never cut)."""
+    console.print(Text(f"    {label}:", style="dim"))
+    for line in _wrap(body, console.width):
+        console.print(Text(line, style=style), soft_wrap=True)
+
+
+def _wrap(body: str, width: int, indent: str = "      ") -> list[str]:
+    lines: list[str] = []
+    for paragraph in body.splitlines() or [""]:
+        lines.extend(textwrap.wrap(paragraph, width=max(width, 40), initial_indent=indent, subsequent_indent=indent,
+                                   break_on_hyphens=False, drop_whitespace=False) or [indent])
+    return [line.rstrip() for line in lines]
 
 
 def written_files(trees: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -79,7 +89,7 @@ def print_results(trees: Sequence[dict[str, Any]], show: str = "failed", console
                 for host_id, result in shown:
                     _print_host(console, host_id, result, full=show == "results")
     for folder, count in written_files(trees).items():
-        console.print(Text(f"{count} file(s) written in {folder}"))
+        console.print(Text(f"{count} file(s) written in {folder}"), soft_wrap=True)
 
 
 def _print_host(console: Console, host_id: str, result: dict[str, Any], *, full: bool) -> None:
@@ -103,4 +113,5 @@ def _print_host(console: Console, host_id: str, result: dict[str, Any], *, full:
         console.print(Text("    diff:", style="dim"))
         for diff_line in str(result["diff"]).rstrip("\n").splitlines():
             style = "green" if diff_line.startswith("+") else "red" if diff_line.startswith("-") else ""
-            console.print(Text("      " + diff_line, style=style), overflow="fold")
+            for line in _wrap(diff_line, console.width):
+                console.print(Text(line, style=style), soft_wrap=True)
