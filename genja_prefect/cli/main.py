@@ -136,13 +136,14 @@ def _report(outcome: RunOutcome, args: argparse.Namespace, server: str) -> int:
 
 
 def _run_line(outcome: RunOutcome, server: str) -> str:
+    """Which server recorded the run, the run's id and, on a lasting server, its UI address."""
     if outcome.flow_run_id is None:
         return f"Ran with {server}."
     from genja_prefect.cli.server import run_url
 
     url = run_url(outcome.flow_run_id)
-    where = url or server
-    return f"Flow run {outcome.flow_run_id}: {where}"
+    line = f"Flow run {outcome.flow_run_id} on {server}"
+    return f"{line}\n  {url}" if url else line
 
 
 def _failed(tree: dict[str, Any]) -> bool:

@@ -55,8 +55,10 @@ def _block(console: Console, label: str, body: str, style: str = "") -> None:
 def _wrap(body: str, width: int, indent: str = "      ") -> list[str]:
     lines: list[str] = []
     for paragraph in body.splitlines() or [""]:
-        lines.extend(textwrap.wrap(paragraph, width=max(width, 40), initial_indent=indent, subsequent_indent=indent,
-                                   break_on_hyphens=False, drop_whitespace=False) or [indent])
+        # A line's own indentation (JSON, a diff's context) stays; wrapped parts line up with it.
+        lead = indent + paragraph[: len(paragraph) - len(paragraph.lstrip())]
+        lines.extend(textwrap.wrap(paragraph.strip(), width=max(width, 40), initial_indent=lead,
+                                   subsequent_indent=lead, break_on_hyphens=False) or [lead])
     return [line.rstrip() for line in lines]
 
 
