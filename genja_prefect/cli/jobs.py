@@ -16,16 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genja_prefect.errors import GenjaError
+from genja_prefect.cli.errors import CliError
 from genja_prefect.outcome import HostsFailedError
-
-
-class CliError(GenjaError):
-    """A usage problem, reported as one line plus a hint."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def load_task(target: str) -> Any:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from genja_prefect.cli.jobs import CliError
+from genja_prefect.cli.errors import CliError
 
 
 def _table(status: Any) -> None:

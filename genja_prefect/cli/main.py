@@ -25,10 +25,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from genja_prefect.cli.jobs import CliError, RunOutcome, check_job_parameters, find_job, load_task, run_job, run_task_class
+from genja_prefect.cli.errors import CliError
 from genja_prefect.errors import GenjaError
+
+if TYPE_CHECKING:
+    from genja_prefect.cli.jobs import RunOutcome
 
 EXIT_OK, EXIT_FAILED_HOSTS, EXIT_ERROR = 0, 1, 2
 
@@ -80,6 +83,7 @@ def _runtime(args: argparse.Namespace, *, prefect: bool = False) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from genja_prefect.cli.jobs import check_job_parameters, find_job, load_task, run_job, run_task_class
     from genja_prefect.cli.progress import LiveProgress
 
     use_prefect = not args.no_prefect
@@ -121,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _report(outcome, args, server)
 
 
-def _report(outcome: RunOutcome, args: argparse.Namespace, server: str) -> int:
+def _report(outcome: "RunOutcome", args: argparse.Namespace, server: str) -> int:
     trees = outcome.trees
     if args.json:
         print(json.dumps(trees if len(trees) > 1 else trees[0], indent=2, default=str))
@@ -135,7 +139,7 @@ def _report(outcome: RunOutcome, args: argparse.Namespace, server: str) -> int:
     return EXIT_FAILED_HOSTS if any(_failed(t) for t in trees) else EXIT_OK
 
 
-def _run_line(outcome: RunOutcome, server: str) -> str:
+def _run_line(outcome: "RunOutcome", server: str) -> str:
     """Which server recorded the run, the run's id and, on a lasting server, its UI address."""
     if outcome.flow_run_id is None:
         return f"Ran with {server}."

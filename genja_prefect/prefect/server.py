@@ -28,7 +28,7 @@ def tune_ephemeral_server() -> bool:
     """Give the temporary server Prefect starts for this process :data:`FAST_INGEST_SERVER_ENV`.
 
     Only when no API URL is configured (ephemeral mode), and only for variables the
-    environment does not set already. The server reads them when it starts, so this matters
+    environment does not set already; also turns the server's telemetry off. The server reads them when it starts, so this matters
     before the process's first Prefect API call. Returns whether the process is in ephemeral mode.
     """
     from prefect.settings import get_current_settings
@@ -37,4 +37,7 @@ def tune_ephemeral_server() -> bool:
         return False
     for name, value in FAST_INGEST_SERVER_ENV.items():
         os.environ.setdefault(name, value)
+    # No telemetry service: its traffic would leave 127.0.0.1 (an ERROR line without internet),
+    # and its first heartbeat write raced the run's first writes ('database is locked').
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     return True
