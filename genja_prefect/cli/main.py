@@ -227,7 +227,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    from genja_prefect.cli import server
+    import genja_prefect.cli.server as server
 
     if args.action == "start":
         state = server.server_start(port=args.port)
@@ -383,9 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rest, flags = _split_global_flags(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(rest)
     args.debug, args.verbose = "--debug" in flags, "--verbose" in flags
-    from genja_prefect.cli import quiet
+    from genja_prefect.cli.quiet import configure
 
-    quiet.configure(args.verbose)
+    configure(args.verbose)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

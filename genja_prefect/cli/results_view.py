@@ -115,5 +115,5 @@ def _print_host(console: Console, host_id: str, result: dict[str, Any], *, full:
         console.print(Text("    diff:", style="dim"))
         for diff_line in str(result["diff"]).rstrip("\n").splitlines():
             style = "green" if diff_line.startswith("+") else "red" if diff_line.startswith("-") else ""
-            for line in _wrap(diff_line, console.width):
-                console.print(Text(line, style=style), soft_wrap=True)
+            for wrapped in _wrap(diff_line, console.width):
+                console.print(Text(wrapped, style=style), soft_wrap=True)

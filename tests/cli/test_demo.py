@@ -19,4 +19,4 @@ def test_demo_runs_facts_and_backups_on_the_temporary_server_cleanly(tmp_path: P
     assert len(list((tmp_path / "lab" / "backups").glob("*.cfg"))) == 11
     # what a first-time user sees: no tracebacks, no errors, no telemetry from the demo's server
     assert "Traceback" not in text and "ERROR" not in text, text[-3000:]
-    assert "ephemeral mode" in out.stdout
+    assert "temporary server" in out.stdout and "genja-prefect server start" in out.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def _one_line_error(out: subprocess.CompletedProcess[str], *needles: str) -> str
 
 def _prefect_imported(out: subprocess.CompletedProcess[str]) -> bool:
     """Whether the process imported Prefect (``PYTHONPROFILEIMPORTTIME`` lines on stderr)."""
-    return any(line.rstrip().endswith(("| prefect", "| prefect.flows")) for line in out.stderr.splitlines())
+    return any(re.search(r"\|\s*prefect\s*$", line) for line in out.stderr.splitlines())
 
 
 # 1. rerun works for ready-made jobs, by id and by name; every run prints its id and URL
