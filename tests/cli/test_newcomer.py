@@ -177,6 +177,9 @@ def test_passing_run_is_quiet(lab: Any, api_env: dict[str, str]) -> None:
     noisy = [line for line in out.stderr.splitlines() if any(w in line for w in ("WARNING", "ERROR", "CRITICAL", "Traceback"))]
     assert noisy == [], out.stderr
     assert "Flow run " in out.stdout and "/runs/flow-run/" in out.stdout
+    # the device libraries' logs are there for whoever asks (scrapli narrates every session)
+    verbose = cli("run", "collect_facts", "--settings", settings, "--filter", "id=sim-ios1", "--no-prefect", "--verbose")
+    assert verbose.returncode == 0 and "scrapli" in verbose.stderr, verbose.stderr[-2000:]
 
 
 # 7. lab up / status print a table and the next command; lab down says what it did
