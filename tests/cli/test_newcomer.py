@@ -221,3 +221,36 @@ def test_background_server_is_reused_by_runs(lab: Any, tmp_path: Path) -> None:
         stopped = cli("server", "stop", env=env)
     assert stopped.returncode == 0 and "stopped the Prefect server" in stopped.stdout, stopped.stdout + stopped.stderr
     assert "no genja-prefect server running" in cli("server", "status", env=env).stdout
+
+
+def test_progress_bar_shows_the_host_total_for_ready_made_jobs(lab: Any) -> None:
+    """On a terminal, a ready-made job's live bar counts hosts done out of the selected total."""
+    import pty
+    import select
+
+    exe = shutil.which("genja-prefect", path=str(Path(sys.executable).parent)) or "genja-prefect"
+    settings = str(Path(lab.directory) / "settings.yaml")
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "COLUMNS": "120"}
+    child = subprocess.Popen([exe, "run", "collect_facts", "--settings", settings, "--filter", "platform=ios", "--no-prefect"],
+                             stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env)
+    os.close(terminal)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([controller], [], [], 300)
+            if not ready:
+                break
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        child.wait(timeout=300)
+        os.close(controller)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert child.returncode == 0, screen[-3000:]
+    assert "3/3" in screen, screen[-3000:]  # ios1, sim-ios1, sim-ios2 of 3 selected
