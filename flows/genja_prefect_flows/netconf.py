@@ -250,7 +250,7 @@ def netconf_get_config_check(source: str = "running", subtree: str | None = None
 
 def netconf_edit_config_check(config: str, target: str = "auto", default_operation: str = "merge", **_common: Any) -> None:
     """Raise what :func:`netconf_edit_config_job` would raise for these parameters, before any run."""
-    NetconfEditConfig(config, target=target, default_operation=default_operation)
+    NetconfEditConfig(config_text(config), target=target, default_operation=default_operation)
 
 
 def netconf_get_config_job(
