@@ -27,7 +27,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from genja_prefect.masking import MASK, mask_secrets  # re-exported: flows import it from here
+
 __all__ = [
+    "MASK",
     "ConfigLine",
     "candidate_diff",
     "config_lines_to_send",
@@ -56,21 +59,6 @@ VOLATILE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 
-# Keyword followed by the secret it introduces, optionally after an encryption-type digit:
-# "password 0 cisco", "secret 5 $1$...", "community public", "key 7 0822455D0A16".
-_SECRET = re.compile(
-    r"(?P<keep>(?<![\w-])(?:password|secret|community|key-string|authentication-key|md5|"
-    r"pre-shared-key|key|passphrase|encrypted-password|auth-password|priv-password)"
-    r"(?:\s+(?:sha512|sha256|[0-9]))?\s+)(?P<value>\"[^\"]*\"|\S+)",
-    re.IGNORECASE,
-)
-_SNMP_COMMUNITY = re.compile(r"^(?P<keep>\s*snmp-server (?:community|host \S+(?: version \S+)?)\s+)(?P<value>\S+)")
-_XML_SECRET = re.compile(
-    r"(?P<open><(?P<tag>(?:[\w.-]+:)?(?:password|secret|community|key|passphrase|[\w-]*-password|[\w-]*-key))"
-    r"(?:\s[^>]*)?>)(?P<value>[^<]*)(?P<close></(?P=tag)>)",
-    re.IGNORECASE,
-)
-MASK = "<removed>"
 
 
 @dataclass
@@ -243,18 +231,3 @@ def strip_volatile(text: str) -> str:
     while kept and not kept[0].strip():
         kept.pop(0)
     return "\n".join(kept) + ("\n" if kept else "")
-
-
-def mask_secrets(text: str) -> str:
-    """Replace passwords, secrets, keys and SNMP communities in config text with ``<removed>``.
-
-    Used on everything a flow reports (diffs, artifacts); backup files keep the device's text.
-    """
-    out = []
-    for line in text.splitlines(keepends=True):
-        line = _SNMP_COMMUNITY.sub(lambda m: m.group("keep") + MASK, line)
-        if "<" in line:
-            line = _XML_SECRET.sub(lambda m: m.group("open") + "***" + m.group("close"), line)
-        line = _SECRET.sub(lambda m: m.group("keep") + MASK, line)
-        out.append(line)
-    return "".join(out)
