@@ -29,8 +29,8 @@ from typing import Any
 
 from prefect import flow
 
+from genja_prefect.connection import CommandError
 from genja_prefect.prefect.flows import job_state
-
 from genja_prefect.results import TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import (
@@ -42,7 +42,8 @@ from genja_prefect_flows.common import (
     results_payload,
     run_command,
 )
-from genja_prefect_flows.configtext import candidate_diff, config_lines_to_send, mask_secrets, missing_lines
+from genja_prefect_flows.configtext import mask_secrets, missing_lines
+from genja_prefect_flows.remediation import MODES, ChangePlan, plan_change
 from genja_prefect_flows.templates import ConfigTemplate, TemplateRenderError
 
 __all__ = ["DeployConfig", "VerifyConfig", "deploy_config"]
@@ -83,6 +84,23 @@ def _paths(missing: list[tuple[str, ...]]) -> list[str]:
     return [mask_secrets(" > ".join(path)) for path in missing]
 
 
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def _send(connection: Any, lines: list[str]) -> None:
+    """Send the planned lines in config mode; a rejection raises CommandError with the device
+    output masked (it echoes the lines, secrets included)."""
+    output = call(connection, "send_config", lines)
+    text = output if isinstance(output, str) else str(getattr(output, "result", output or ""))
+    try:
+        check_output("configuration", text, anywhere=True)
+    except CommandError as exc:
+        raise CommandError(mask_secrets(str(exc)), output=mask_secrets(text)) from None
+
+
 @task(name="verify_config")
 class VerifyConfig:
     """Read the running config back and fail (kind ``validation``) when a candidate line is
@@ -91,9 +109,10 @@ class VerifyConfig:
     connection_plugin = "scrapli"
 
     def __init__(self, template: ConfigTemplate | str | os.PathLike[str], *, applied: bool = True,
-                 variables: Mapping[str, Any] | None = None) -> None:
+                 variables: Mapping[str, Any] | None = None, mode: str = "merge") -> None:
         self.template = _template(template, variables)
         self.applied = applied
+        self.mode = _check_mode(mode)
 
     def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
         if not self.applied:
@@ -106,16 +125,18 @@ class VerifyConfig:
             return candidate
         running = _running_config(context.get_connection(self.connection_plugin), host)
         missing = missing_lines(running, candidate)
-        checked = len(config_lines_to_send(candidate))
-        if missing:
+        # The same comparison as the dry run: after a good apply nothing is left to send.
+        remaining = [mask_secrets(line) for line in plan_change(host.platform, running, candidate, self.mode).lines]
+        if missing or remaining:
+            what = _paths(missing) or remaining
             return TaskFailureResult(
-                message=f"{len(missing)} candidate line(s) not in the running config of {host.id}: "
-                + "; ".join(_paths(missing)[:5]),
+                message=f"{len(what)} candidate line(s) not in effect in the running config of {host.id}: "
+                + "; ".join(what[:5]),
                 kind=TaskFailureKind.VALIDATION,
-                details={"missing": _paths(missing)},
+                details={"missing": _paths(missing), "remaining": remaining, "mode": self.mode},
             )
-        return TaskSuccessResult(summary=f"all candidate lines present ({checked} checked)",
-                                 result={"missing": []})
+        return TaskSuccessResult(summary=f"running config matches the candidate ({self.mode})",
+                                 result={"missing": [], "remaining": [], "mode": self.mode})
 
 
 @task(name="deploy_config")
@@ -127,8 +148,15 @@ class DeployConfig:
     config mode (``send_config``), ``changed=True``, and the ``verify_config`` sub-task reads the
     running config back (``verify=False`` leaves it out). A host already in line with the
     candidate is left alone (``changed=False``, no diff). ``result`` holds ``applied``,
-    ``dry_run``, ``lines`` (what is/would be sent) and ``missing`` (candidate lines not yet in
-    the running config). Secrets in diffs and lines are masked.
+    ``dry_run``, ``mode``, ``lines`` (what is/would be sent: the dry run's lines are exactly
+    the lines an apply sends), ``rollback`` (the lines that would undo the change) and
+    ``missing`` (candidate lines not yet in the running config). Secrets in diffs and lines
+    are masked.
+
+    ``mode="merge"`` (default) adds the candidate's lines, a single-value line (``description``,
+    ``ip address``) replacing the old value; ``mode="replace"`` makes each section of the
+    candidate (``interface Ethernet1`` and its children) exactly the candidate's, negating
+    children the candidate does not list. See :mod:`genja_prefect_flows.remediation`.
     """
 
     connection_plugin = "scrapli"
@@ -140,21 +168,23 @@ class DeployConfig:
         variables: Mapping[str, Any] | None = None,
         apply: bool = False,
         verify: bool = True,
+        mode: str = "merge",
     ) -> None:
         self.template = _template(template, variables)
         self.apply = apply
         self.verify = verify
+        self.mode = _check_mode(mode)
         if verify:
             # Sub-tasks are part of a task class's definition; this instance's verify step needs
             # this instance's template, so it gets a class of its own (pickled as DeployConfig).
             base = type(self)
             spec = dataclasses.replace(base.__genja_task__,  # type: ignore[attr-defined]
-                                       sub_tasks=(VerifyConfig(self.template, applied=apply),))
+                                       sub_tasks=(VerifyConfig(self.template, applied=apply, mode=mode),))
             self.__class__ = type(base.__name__, (base,), {"__genja_task__": spec, "__qualname__": base.__qualname__,
                                                            "__module__": base.__module__})
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.template, self.apply, self.verify))
+        return (_rebuild, (self.template, self.apply, self.verify, self.mode))
 
     def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
         unsupported = _unsupported(host)
@@ -163,33 +193,38 @@ class DeployConfig:
         candidate = _render(self.template, host)
         if isinstance(candidate, TaskFailureResult):
             return candidate
-        lines = config_lines_to_send(candidate)
-        if not lines:
+        if not missing_lines("", candidate):
             return TaskSkipResult(reason="empty_candidate", message=f"template {self.template.name} rendered no config lines")
         connection = context.get_connection(self.connection_plugin)
         running = _running_config(connection, host)
-        missing = missing_lines(running, candidate)
-        result: dict[str, Any] = {
-            "applied": False,
-            "dry_run": not self.apply,
-            "lines": [mask_secrets(line) for line in lines],
-            "missing": _paths(missing),
-        }
-        if not missing:
+        plan = plan_change(host.platform, running, candidate, self.mode)
+        result = _plan_result(plan, apply=self.apply, missing=missing_lines(running, candidate))
+        if plan.empty:
             return TaskSuccessResult(result=result, summary="already in line with the candidate; nothing to send")
-        diff = mask_secrets(candidate_diff(running, candidate, name=f"{host.id} running-config"))
+        diff = mask_secrets(plan.diff.replace("--- running", f"--- {host.id} running", 1)
+                            .replace("+++ running", f"+++ {host.id} running", 1))
         if not self.apply:
             return TaskSuccessResult(result=result, diff=diff,
-                                     summary=f"dry run: {len(missing)} line(s) would change; nothing sent")
-        output = call(connection, "send_config", lines)
-        check_output("configuration", output if output is not None else "", anywhere=True)
+                                     summary=f"dry run ({plan.mode}): {len(plan.lines)} line(s) would be sent; nothing sent")
+        _send(connection, plan.lines)
         result["applied"] = True
         return TaskSuccessResult(result=result, changed=True, diff=diff,
-                                 summary=f"applied {len(lines)} line(s) ({len(missing)} were missing)")
+                                 summary=f"applied {len(plan.lines)} line(s) ({plan.mode})")
 
 
-def _rebuild(template: ConfigTemplate, apply: bool, verify: bool) -> DeployConfig:
-    return DeployConfig(template, apply=apply, verify=verify)
+def _plan_result(plan: ChangePlan, *, apply: bool, missing: list[tuple[str, ...]]) -> dict[str, Any]:
+    return {
+        "applied": False,
+        "dry_run": not apply,
+        "mode": plan.mode,
+        "lines": [mask_secrets(line) for line in plan.lines],
+        "rollback": [mask_secrets(line) for line in plan.rollback] if plan.lines else [],
+        "missing": _paths(missing),
+    }
+
+
+def _rebuild(template: ConfigTemplate, apply: bool, verify: bool, mode: str = "merge") -> DeployConfig:
+    return DeployConfig(template, apply=apply, verify=verify, mode=mode)
 
 
 def deploy_markdown(tree: dict[str, Any]) -> str:
@@ -197,7 +232,8 @@ def deploy_markdown(tree: dict[str, Any]) -> str:
     hosts = tree.get("hosts", {})
     verify = tree.get("sub_tasks", {}).get("verify_config", {}).get("hosts", {})
     dry = any((e.get("result") or {}).get("dry_run") for e in hosts.values())
-    lines = [f"# Config deploy ({'dry run' if dry else 'applied'})", ""]
+    modes = sorted({(e.get("result") or {}).get("mode") for e in hosts.values()} - {None})
+    lines = [f"# Config deploy ({'dry run' if dry else 'applied'}" + (f", mode {', '.join(modes)}" if modes else "") + ")", ""]
     for host_id, entry in hosts.items():
         status = entry.get("status")
         check = verify.get(host_id, {}).get("status")
@@ -219,15 +255,17 @@ def deploy_config(
     variables: dict[str, Any] | None = None,
     apply: bool = False,
     verify: bool = True,
+    mode: str = "merge",
 ) -> dict[str, Any]:
     """Render ``template`` (a file path or the template text) for every selected host and show
     the diff against its running config; with ``apply=True`` send it and verify it.
 
     Dry run by default: nothing is sent. The template sees ``host``, ``data`` and
-    ``variables``. Returns the result tree (``deploy_config`` with its ``verify_config``
+    ``variables``. ``mode`` is ``merge`` (default) or ``replace`` (each candidate section
+    becomes exactly the candidate's). Returns the result tree (``deploy_config`` with its ``verify_config``
     sub-task) and publishes a ``genja-deploy`` markdown artifact with the diffs.
     """
-    deploy = DeployConfig(template, variables=variables, apply=apply, verify=verify)
+    deploy = DeployConfig(template, variables=variables, apply=apply, verify=verify, mode=mode)
     genja = build_runtime(settings, filter, workers, runner, job="deploy_config")
     results = genja.run_tasks([deploy])
     tree: dict[str, Any] = results_payload(results)

@@ -113,3 +113,47 @@ def test_deploy_task_pickles_with_its_verify_step() -> None:
     spec = type(task).__genja_task__
     assert task.apply and [type(s).__name__ for s in spec.sub_tasks] == ["VerifyConfig"]
     assert type(DeployConfig("x y", verify=False)).__genja_task__.sub_tasks == ()
+
+
+def _changed(diff: str) -> list[str]:
+    return [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def test_dry_run_lines_are_what_apply_sends_and_the_diff_is_what_the_device_ends_with(sim: genja_lib.Genja) -> None:
+    from genja_prefect_flows.remediation import load
+
+    eos = sim.filter(name="sim-eos1")
+    candidate = "interface Ethernet1\n   description new-uplink\n   ip address 10.0.0.9/24\n"
+    dry = eos.run_task(DeployConfig(candidate))["sim-eos1"]
+    # the old single values show as removed, not kept beside the new ones
+    assert _changed(dry.diff) == [
+        "-   description uplink",
+        "-   ip address 10.0.0.2/24",
+        "+   description new-uplink",
+        "+   ip address 10.0.0.9/24",
+    ]
+    assert dry.result["mode"] == "merge" and dry.result["rollback"][1:3] == ["  description uplink", "  ip address 10.0.0.2/24"]
+    before = _running(sim, "sim-eos1")
+    done = eos.run_task(DeployConfig(candidate, apply=True))
+    assert done["sim-eos1"].result["lines"] == dry.result["lines"] and done["sim-eos1"].diff == dry.diff
+    assert done.sub_tasks["verify_config"]["sim-eos1"].status == "passed"
+    after = _running(sim, "sim-eos1")
+    # what the diff promised is what the device now has: the "+" side of the diff, line for line
+    promised = [line[1:] for line in dry.diff.splitlines()[2:] if not line.startswith(("-", "@@"))]
+    assert all(line in after.splitlines() for line in promised)
+    assert "description uplink" not in after and "10.0.0.2/24" not in after
+    assert load("eos", after).dump_simple() != load("eos", before).dump_simple()
+
+
+def test_replace_mode_makes_a_section_exactly_the_candidate(sim: genja_lib.Genja) -> None:
+    ios = sim.filter(name="sim-ios1")
+    candidate = "interface GigabitEthernet1\n description replaced\n"
+    results = ios.run_task(DeployConfig(candidate, apply=True, mode="replace"))
+    entry = results["sim-ios1"]
+    assert entry.result["mode"] == "replace" and "  no ip address 10.0.0.1 255.255.255.0" in entry.result["lines"]
+    assert results.sub_tasks["verify_config"]["sim-ios1"].status == "passed"
+    running = _running(sim, "sim-ios1").splitlines()
+    block = running[running.index("interface GigabitEthernet1") + 1]
+    assert block == " description replaced" and "10.0.0.1 255.255.255.0" not in "\n".join(running)
+    with pytest.raises(ValueError, match="mode: expected one of merge, replace"):
+        DeployConfig(candidate, mode="overwrite")
