@@ -25,13 +25,25 @@ itself reads from settings, this covers what devices hand back.
 
 from __future__ import annotations
 
+import logging
 import re
 from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import accumulate
+from typing import Any
 from dataclasses import dataclass
 
-__all__ = ["MASK", "SECRET_RULES", "XML_MASK", "SecretRule", "mask_secrets", "mask_value"]
+__all__ = [
+    "MASK",
+    "SECRET_RULES",
+    "XML_MASK",
+    "MaskingFilter",
+    "SecretRule",
+    "mask_logger",
+    "mask_secrets",
+    "mask_tree",
+    "mask_value",
+]
 
 #: What a secret token is replaced with in CLI text.
 MASK = "<removed>"
@@ -43,13 +55,14 @@ XML_MASK = "***"
 _VALUE = r'(?:"[^"\n]*"|[^\s;"]+)'
 # Tokens that may stand between a keyword and its secret: encryption types ("7", "sha512",
 # "encrypted", "hmac-md5", "clear"), levels ("level 15"). Each is followed by whitespace, so
-# the secret itself is never swallowed as a "type".
+# the secret itself is never swallowed as a "type". Possessive (*+): once taken as types they
+# are not given back, so masking masked text changes nothing ("secret 0 <removed>" stays).
 _TYPE = (
     r"(?:(?:level\s+\d+|\d{1,2}|sha512|sha256|encrypted|unencrypted|clear|cleartext|text|"
-    r"hmac-md5|hmac-sha[\w-]*|ascii-text|ascii|hex|md5)\s+)*"
+    r"hmac-md5|hmac-sha[\w-]*|ascii-text|ascii|hex|md5)\s+)*+"
 )
 # Words after "password"/"secret" that make the line a setting about passwords, not one.
-_NOT_A_SECRET = r"(?!(?:keychain|key-chain|encryption|restriction|policy|required|prompt|expiry|minimum-\S+|maximum-\S+|format|change-type|\{|<removed>)(?:\s|$))"
+_NOT_A_SECRET = r"(?!(?:keychain|key-chain|encryption|restriction|policy|required|prompt|expiry|minimum-\S+|maximum-\S+|format|change-type|\{)(?:\s|$))"
 
 
 @dataclass(frozen=True)
@@ -102,26 +115,26 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         "snmp_user_keys",
         "ios iosxe eos nxos iosxr",
         "snmp-server user",
-        r"^\s*snmp-server\s+user\s.*?\bauth\s+(?:md5|sha\S*)\s+(?:encrypted\s+)?(?P<secret>" + _VALUE + r")"
+        r"^\s*(?:no\s+)?snmp-server\s+user\s.*?\bauth\s+(?:md5|sha\S*)\s+(?:encrypted\s+)?(?P<secret>" + _VALUE + r")"
         r"(?:.*?\bpriv\s+(?:(?:3?des(?:56)?|aes(?:-?\d+)?)\s+)?(?:(?:128|192|256)\s+)?(?:encrypted\s+)?"
         r"(?P<secret2>" + _VALUE + r"))?",
     ),
     _rule("snmp_community", "ios iosxe eos nxos iosxr", "snmp-server community",
-          rf"^\s*snmp-server\s+community\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
+          rf"^\s*(?:no\s+)?snmp-server\s+community\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
     # A v1/v2c trap host's last positional word is its community; a v3 host's is a user name.
     _rule("snmp_host_community", "ios iosxe eos nxos iosxr", "snmp-server host",
-          r"^\s*snmp-server\s+host\s+\S+(?:\s+(?:vrf\s+\S+|traps|informs))*(?:\s+version\s+(?:1|2c))?\s+"
+          r"^\s*(?:no\s+)?snmp-server\s+host\s+\S+(?:\s+(?:vrf\s+\S+|traps|informs))*(?:\s+version\s+(?:1|2c))?\s+"
           rf"(?!version\b|traps\b|informs\b|vrf\b)(?P<secret>{_VALUE})"),
-    _rule("junos_snmp_community", "junos", "community", rf"^\s*set\s+snmp\s+community\s+(?P<secret>{_VALUE})"),
+    _rule("junos_snmp_community", "junos", "community", rf"^\s*(?:set|delete)\s+snmp\s+community\s+(?P<secret>{_VALUE})"),
     _rule("junos_snmp_community_block", "junos", "community", rf"^\s+community\s+(?P<secret>{_VALUE})\s*[{{;]",
           section="snmp"),
     # Junos SNMPv3 usm keys and "value" of NTP keys (set style).
     _rule("junos_key_value", "junos", "set ",
-          rf"^\s*set\s.*?\b(?:authentication-key|privacy-key|secret|value|ascii-text|hexadecimal)\s+(?P<secret>{_VALUE})\s*$"),
+          rf"^\s*(?:set|delete)\s.*?\b(?:authentication-key|privacy-key|secret|value|ascii-text|hexadecimal)\s+(?P<secret>{_VALUE})\s*$"),
     # NTP keys: `ntp authentication-key 1 md5 <key> 7` (IOS), `... md5 7 <key>` (EOS),
     # `... md5 encrypted <key>` (IOS-XR).
     _rule("ntp_key", "ios iosxe eos nxos iosxr", "ntp authentication-key",
-          r"^\s*ntp\s+authentication-key\s+\d+\s+(?:md5|sha1|sha256|cmac-aes-128)\s+"
+          r"^\s*(?:no\s+)?ntp\s+authentication-key\s+\d+\s+(?:md5|sha1|sha256|cmac-aes-128)\s+"
           rf"(?:(?:\d|encrypted)\s+)?(?P<secret>{_VALUE})"),
     # OSPF message digest keys: `ip ospf message-digest-key 1 md5 7 <key>`, IOS-XR
     # `message-digest-key 1 md5 encrypted <key>`.
@@ -130,7 +143,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     # IKEv1: `crypto isakmp key 6 <psk> address 192.0.2.1`; keyrings: `pre-shared-key address
     # 192.0.2.1 key <psk>`; IKEv2 `pre-shared-key local|remote 6 <psk>`; ASA tunnel groups.
     _rule("isakmp_key", "ios iosxe", "crypto isakmp key",
-          rf"^\s*crypto\s+isakmp\s+key\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
+          rf"^\s*(?:no\s+)?crypto\s+isakmp\s+key\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
     _rule("psk_address_key", "ios iosxe", "pre-shared-key",
           rf"\bpre-shared-key\s+(?:address|hostname)\s+.*?\bkey\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
     _rule("psk", "ios iosxe iosxr nxos asa junos", "pre-shared-key",
@@ -145,18 +158,18 @@ SECRET_RULES: tuple[SecretRule, ...] = (
           rf"\bkey-string\s+(?:(?:\d|password|clear|encrypted)\s+)?(?P<secret>{_VALUE})"),
     # HSRP/VRRP plain-text authentication.
     _rule("fhrp_text_auth", "ios iosxe nxos eos", "authentication",
-          rf"^\s*(?:standby\s+\d+\s+|vrrp\s+\d+\s+(?:ipv4\s+\S+\s+)?)?authentication\s+text\s+(?P<secret>{_VALUE})"),
+          rf"^\s*(?:no\s+)?(?:standby\s+\d+\s+|vrrp\s+\d+\s+(?:ipv4\s+\S+\s+)?)?authentication\s+text\s+(?P<secret>{_VALUE})"),
     _rule("hsrp_auth", "ios iosxe", "standby",
-          rf"^\s*standby\s+\d+\s+authentication\s+(?!md5\b|text\b)(?P<secret>{_VALUE})"),
+          rf"^\s*(?:no\s+)?standby\s+\d+\s+authentication\s+(?!md5\b|text\b)(?P<secret>{_VALUE})"),
     # EOS IS-IS: `isis authentication key 7 <key>`, `authentication key 0 <key> level-2`.
     _rule("isis_auth_key", "eos", "authentication key",
           rf"\bauthentication\s+key\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
     # TACACS+/RADIUS: `tacacs-server key 7 <key>`, `radius-server host 192.0.2.1 ... key 7 <key>`,
     # NX-OS `key 7 "<key>"`, and the `key` line inside `tacacs server X` / `radius server X`.
     _rule("aaa_server_key", "ios iosxe eos nxos iosxr", "-server",
-          rf"^\s*(?:tacacs-server|radius-server)\b.*?\skey\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
+          rf"^\s*(?:no\s+)?(?:tacacs-server|radius-server)\b.*?\skey\s+(?:\d\s+)?(?P<secret>{_VALUE})"),
     _rule("aaa_server_key_line", "ios iosxe nxos iosxr", "key",
-          rf'^\s+key\s+(?:\d+\s+(?P<secret>{_VALUE})|(?!\d+\s*$)(?P<secret2>"[^"\n]*"|[^\s;"]+))\s*$'),
+          rf'^\s+(?:no\s+)?key\s+(?:\d+\s+(?P<secret>{_VALUE})|(?!\d+\s*$)(?P<secret2>"[^"\n]*"|[^\s;"]+))\s*$'),
     # `authentication-key`: OSPF interface keys, IOS-XR `authentication-key encrypted <key>`,
     # Junos BGP/IS-IS keys. Not NTP's `authentication-key 1 md5 ...` (ntp_key above).
     _rule("authentication_key", "ios iosxe eos nxos iosxr junos", "authentication-key",
@@ -266,6 +279,66 @@ def _section(lines: list[str], index: int, is_diff: bool) -> str | None:
             word = _BLOCK_WORD.match(body)
             return word.group(1).lower() if word else None
     return None
+
+
+def mask_tree(value: Any) -> Any:
+    """``value`` with :func:`mask_secrets` applied to every string in it (dict values, list
+    and tuple items, recursively); dict keys and other types are kept. For result trees."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {key: mask_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_tree(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(mask_tree(item) for item in value)
+    return value
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter that masks config secrets in the records of the logger it is on.
+
+    For libraries that log what they send and receive at DEBUG (scrapli's every input line,
+    ncclient's every RPC): the record's message is formatted and masked, so every handler sees
+    the masked text. A logger's filters run only for records that pass its level, so this
+    costs nothing while DEBUG is off.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if "'" in masked or '"' in masked:
+            # Libraries log what they send as a repr: "input 'snmp-server community x RO'",
+            # several lines joined by a literal backslash-n. Each quoted part is config text.
+            masked = _QUOTED.sub(_mask_quoted, masked)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_QUOTED = re.compile(r"(?P<q>['\"])(?P<text>[^'\"\n]*)(?P=q)")
+
+
+def _mask_quoted(match: re.Match[str]) -> str:
+    text = match.group("text")
+    parts = [mask_secrets(part) for part in text.replace("\\r", "").split("\\n")]
+    return match.group("q") + "\\n".join(parts) + match.group("q")
+
+
+_FILTER = MaskingFilter()
+
+
+def mask_logger(logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | str) -> None:
+    """Put the :class:`MaskingFilter` on ``logger`` (a name, logger or adapter); once is enough.
+
+    Filters act on records logged on that very logger, not on its children: name the loggers
+    a library really logs to.
+    """
+    target = logging.getLogger(logger) if isinstance(logger, str) else logger
+    if isinstance(target, logging.LoggerAdapter):
+        target = target.logger
+    if _FILTER not in target.filters:
+        target.addFilter(_FILTER)
 
 
 def rules_for(platform: str) -> Iterable[SecretRule]:

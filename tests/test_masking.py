@@ -67,6 +67,14 @@ SECRET_LINES: list[tuple[str, str, str]] = [
     ("ios", "ntp authentication-key 1 md5 0822455D0A16 7", f"ntp authentication-key 1 md5 {M} 7"),
     ("ios", " ppp chap password 7 13061E010803", f" ppp chap password 7 {M}"),
     ("asa", " ikev1 pre-shared-key AsaPsk", f" ikev1 pre-shared-key {M}"),
+    # rollback and replace lines negate a secret line: the secret is still in them
+    ("ios", "no snmp-server community OldComm RO", f"no snmp-server community {M} RO"),
+    ("ios", "no tacacs-server key 7 0822455D0A16", f"no tacacs-server key 7 {M}"),
+    ("ios", "no username ops privilege 15 secret 0 Gone", f"no username ops privilege 15 secret 0 {M}"),
+    ("ios", "  no key 7 0822455D0A16", f"  no key 7 {M}"),
+    ("ios", "no snmp-server user u1 g1 v3 auth sha AuthPass123 priv aes 128 PrivPass456",
+     f"no snmp-server user u1 g1 v3 auth sha {M} priv aes 128 {M}"),
+    ("junos", "delete snmp community OldJunos", f"delete snmp community {M}"),
     # --- Cisco NX-OS ---------------------------------------------------------------------
     ("nxos", "username admin password 5 $5$KLMNOP$Qrstuvw  role network-admin",
      f"username admin password 5 {M}  role network-admin"),
@@ -212,6 +220,7 @@ PLAIN_LINES: list[tuple[str, str]] = [
 @pytest.mark.parametrize(("platform", "line", "masked"), SECRET_LINES, ids=[f"{p}:{line.strip()[:40]}" for p, line, _ in SECRET_LINES])
 def test_secret_lines_lose_only_the_secret_token(platform: str, line: str, masked: str) -> None:
     assert mask_secrets(line) == masked
+    assert mask_secrets(masked) == masked  # masking twice (a diff, then the result tree) changes nothing
 
 
 @pytest.mark.parametrize(("platform", "line"), PLAIN_LINES, ids=[f"{p}:{line.strip()[:40]}" for p, line in PLAIN_LINES])
@@ -259,3 +268,19 @@ def test_xml_secrets_stay_well_formed() -> None:
 def test_text_without_secrets_is_returned_as_is() -> None:
     text = "interface Ethernet1\n   description uplink\n   ip address 10.0.0.2/24\n"
     assert mask_secrets(text) is text
+
+
+def test_logging_filter_masks_records_of_the_logger_it_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from genja_prefect.masking import mask_logger
+
+    log = logging.getLogger("genja_test_masking.cli")
+    mask_logger(log)
+    mask_logger(log)  # once is enough: not twice in the filters
+    assert len(log.filters) == 1
+    with caplog.at_level(logging.DEBUG, logger="genja_test_masking.cli"):
+        log.debug("sendInput: input %r", "snmp-server community Sup3rComm RO")
+        log.debug("plain %s", "interface Ethernet1")
+    assert "Sup3rComm" not in caplog.text and "community <removed> RO" in caplog.text
+    assert "plain interface Ethernet1" in caplog.text

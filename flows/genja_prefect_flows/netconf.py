@@ -333,7 +333,7 @@ def _quietly(connection: Any, method: str, args: tuple[Any, ...], host: Host, wa
     try:
         call(connection, method, *args)
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        text = f"{method.replace('_', '-')} on {host.id} failed: {exc}"
+        text = mask_secrets(f"{method.replace('_', '-')} on {host.id} failed: {exc}")
         logger.warning("%s", text)
         warnings.append(text)
 

@@ -51,6 +51,7 @@ from genja_prefect.connection import (
     register_connection_plugin,
 )
 from genja_prefect.errors import GenjaError
+from genja_prefect.masking import mask_logger
 from genja_prefect.results import TaskFailureKind
 from genja_prefect_ncclient.capabilities import NetconfCandidate, NetconfEdit, NetconfGet
 from genja_prefect_ncclient.options import (
@@ -62,6 +63,10 @@ from genja_prefect_ncclient.options import (
 )
 
 logger = logging.getLogger("genja_prefect_ncclient")
+# ncclient logs every RPC and reply it sends and reads at DEBUG, config secrets included.
+for _name in ("ncclient.transport.session", "ncclient.transport.ssh", "ncclient.transport.parser",
+              "ncclient.operations.rpc", "ncclient.operations.edit"):
+    mask_logger(_name)
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
