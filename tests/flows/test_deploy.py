@@ -157,3 +157,64 @@ def test_replace_mode_makes_a_section_exactly_the_candidate(sim: genja_lib.Genja
     assert block == " description replaced" and "10.0.0.1 255.255.255.0" not in "\n".join(running)
     with pytest.raises(ValueError, match="mode: expected one of merge, replace"):
         DeployConfig(candidate, mode="overwrite")
+
+
+def test_a_failing_check_rolls_back_to_the_running_config_before(sim: genja_lib.Genja) -> None:
+    eos = sim.filter(name="sim-eos1")
+    before = _running(sim, "sim-eos1")
+    change = DeployConfig("ntp server 192.0.2.77\ninterface Ethernet1\n   description gone-wrong\n", apply=True,
+                          rollback=True, check_command="show running-config | include ntp server",
+                          check_regex=r"ntp server 192\.0\.2\.99")
+    results = eos.run_task(change)
+    assert results["sim-eos1"].changed and results["sim-eos1"].result["checkpoint"] == change.checkpoint
+    verify = results.sub_tasks["verify_config"]["sim-eos1"]
+    assert verify.status == "failed" and verify.kind.value == "validation"
+    assert verify.details["rolled_back"] is True and "rolled back" in verify.message
+    assert "does not match" in verify.message
+    assert _running(sim, "sim-eos1") == before  # byte for byte, the size line included
+    # the checkpoint file was removed after the restore
+    again = eos.run_task(DeployConfig("ntp server 192.0.2.77\n", apply=True, rollback=True))
+    assert again.sub_tasks["verify_config"]["sim-eos1"].status == "passed"
+
+
+def test_a_line_that_does_not_stick_rolls_back_on_ios(sim: genja_lib.Genja) -> None:
+    ios = sim.filter(name="sim-ios1")
+    before = _running(sim, "sim-ios1")
+    candidate = "interface GigabitEthernet2\n ip address 10.9.9.1 255.255.255.0\n ip address 10.9.9.2 255.255.255.0\n"
+    results = ios.run_task(DeployConfig(candidate, apply=True, rollback=True))
+    verify = results.sub_tasks["verify_config"]["sim-ios1"]
+    assert verify.status == "failed" and verify.details["rolled_back"] is True
+    assert verify.details["missing"] == ["interface GigabitEthernet2 > ip address 10.9.9.1 255.255.255.0"]
+    assert _running(sim, "sim-ios1") == before
+
+
+def test_a_passing_check_keeps_the_change_and_deletes_the_checkpoint(sim: genja_lib.Genja) -> None:
+    from genja_prefect_flows.rollback import Checkpoint
+
+    change = DeployConfig("ntp server 192.0.2.78\n", apply=True, rollback=True,
+                          check_command="show running-config | include ntp", check_regex="192.0.2.78")
+    results = sim.filter(name="sim-ios1").run_task(change)
+    assert results.sub_tasks["verify_config"]["sim-ios1"].status == "passed"
+    assert "ntp server 192.0.2.78" in _running(sim, "sim-ios1")
+    show = Checkpoint.for_platform("ios", str(change.checkpoint)).show_command
+
+    from genja_prefect.task import task
+
+    @task(name="show_checkpoint")
+    class ShowCheckpoint:
+        def start(self, task: Any, host: Any, context: Any) -> Any:
+            return run_command(context.get_connection("scrapli"), show)
+
+    gone = sim.filter(name="sim-ios1").run_task(ShowCheckpoint())["sim-ios1"]
+    assert gone.status == "failed" and "No such file" in gone.message
+
+
+def test_rollback_options_are_checked_before_any_host() -> None:
+    from genja_prefect_flows.rollback import Checkpoint
+
+    with pytest.raises(ValueError, match="check_regex: give check_command too"):
+        DeployConfig("ntp server 192.0.2.1", check_regex="x")
+    with pytest.raises(ValueError, match="check_regex: not a regular expression"):
+        DeployConfig("ntp server 192.0.2.1", check_command="show clock", check_regex="(")
+    with pytest.raises(ValueError, match=r"rollback is implemented for platforms \['eos', 'ios', 'iosxe'\], not 'nxos'"):
+        Checkpoint.for_platform("nxos", "x.cfg")

@@ -73,6 +73,24 @@ def test_deploy_flow_dry_run_then_apply(prefect_api: str, sim_settings: str, tmp
     assert applied["sub_tasks"]["verify_config"]["hosts"]["sim-eos1"]["status"] == "passed"
 
 
+def test_deploy_flow_verifies_in_a_fresh_session_and_rolls_back(prefect_api: str, sim_lab: Callable[..., Any]) -> None:
+    lab = sim_lab(ios=0, eos=1)
+    settings = str(Path(lab.directory) / "settings.yaml")
+    before = lab.simulator.running_config("sim-eos1")
+    assert lab.simulator.accepted_count("sim-eos1") == 0
+    tree = deploy_config(settings=settings, template="ntp server 192.0.2.45\n", apply=True, rollback=True,
+                         mode="merge", check_command="show running-config | include ntp", check_regex="192.0.2.46")
+    host = tree["hosts"]["sim-eos1"]
+    assert host["changed"] and host["result"]["checkpoint"].startswith("genja-")
+    verify = tree["sub_tasks"]["verify_config"]["hosts"]["sim-eos1"]
+    assert verify["status"] == "failed" and verify["details"]["rolled_back"] is True
+    assert lab.simulator.running_config("sim-eos1") == before
+    # the change and its verification are two runs, each with its own session to the device
+    assert lab.simulator.accepted_count("sim-eos1") == 2 and lab.simulator.connection_count("sim-eos1") == 0
+    report = _artifacts("genja-deploy")[0]["data"]
+    assert "verify failed" in report and "rolled back" in report
+
+
 def test_netconf_flows(prefect_api: str, sim_settings: str) -> None:
     config = f'<interfaces xmlns="{IF}"><interface><name>eth1</name><description>by-flow</description></interface></interfaces>'
     edited = netconf_edit_config(settings=sim_settings, config=config, filter={"platform": "netconf"})
