@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -35,8 +34,8 @@ from genja_prefect.connection import CommandError
 from genja_prefect.prefect.flows import job_state
 from genja_prefect.results import RunResults, TaskFailureKind, TaskFailureResult, TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
+from genja_prefect_flows.approval import ApprovalTimeout, ask_approval, new_review_key, review_digest
 from genja_prefect_flows.common import (
-    RUNNING_CONFIG_COMMANDS,
     build_runtime,
     call,
     check_output,
@@ -46,52 +45,22 @@ from genja_prefect_flows.common import (
     run_logger,
 )
 from genja_prefect_flows.configtext import mask_secrets, missing_lines
-from genja_prefect_flows.remediation import MODES, ChangePlan, plan_change
-from genja_prefect_flows.rollback import ROLLBACK_PLATFORMS, Checkpoint, same_config
-from genja_prefect_flows.templates import ConfigTemplate, TemplateRenderError
+from genja_prefect_flows.remediation import ChangePlan, plan_change
+from genja_prefect_flows.rollback import ROLLBACK_PLATFORMS, Checkpoint
+from genja_prefect_flows.templates import ConfigTemplate
+from genja_prefect_flows.verify import (
+    CONFIG_PLATFORMS,
+    VerifyConfig,
+    as_template,
+    check_mode,
+    compile_check,
+    masked_paths,
+    render_candidate,
+    running_config,
+    unsupported_platform,
+)
 
-__all__ = ["DeployConfig", "VerifyConfig", "deploy_config"]
-
-#: Platforms whose config mode takes the indented line syntax this job renders and compares.
-CONFIG_PLATFORMS = frozenset({"ios", "iosxe", "eos", "nxos"})
-
-
-def _template(template: ConfigTemplate | str | os.PathLike[str], variables: Mapping[str, Any] | None) -> ConfigTemplate:
-    if isinstance(template, ConfigTemplate):
-        if variables:
-            return ConfigTemplate(template.path or template.source, {**template.variables, **variables})
-        return template
-    return ConfigTemplate(template, variables)
-
-
-def _unsupported(host: Host) -> TaskSkipResult | None:
-    if host.platform in CONFIG_PLATFORMS:
-        return None
-    return TaskSkipResult(
-        reason="unsupported_platform",
-        message=f"deploy_config handles platforms {sorted(CONFIG_PLATFORMS)}, not {host.platform!r}",
-    )
-
-
-def _render(template: ConfigTemplate, host: Host) -> str | TaskFailureResult:
-    try:
-        return template.render(host)
-    except TemplateRenderError as exc:
-        return TaskFailureResult(message=str(exc), kind=TaskFailureKind.VALIDATION)
-
-
-def _running_config(connection: Any, host: Host) -> str:
-    return run_command(connection, RUNNING_CONFIG_COMMANDS[host.platform or "ios"])
-
-
-def _paths(missing: list[tuple[str, ...]]) -> list[str]:
-    return [mask_secrets(" > ".join(path)) for path in missing]
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    return mode
+__all__ = ["CONFIG_PLATFORMS", "DeployConfig", "VerifyConfig", "deploy_config", "deploy_markdown"]
 
 
 def _send(connection: Any, lines: list[str]) -> None:
@@ -103,96 +72,6 @@ def _send(connection: Any, lines: list[str]) -> None:
         check_output("configuration", text, anywhere=True)
     except CommandError as exc:
         raise CommandError(mask_secrets(str(exc)), output=mask_secrets(text)) from None
-
-
-def _check_regex(check_command: str | None, check_regex: str | None) -> re.Pattern[str] | None:
-    if check_regex is None:
-        return None
-    if check_command is None:
-        raise ValueError("check_regex: give check_command too (the command whose output it must match)")
-    try:
-        return re.compile(check_regex, re.MULTILINE)
-    except re.error as exc:
-        raise ValueError(f"check_regex: not a regular expression ({exc}): {check_regex!r}") from None
-
-
-@task(name="verify_config")
-class VerifyConfig:
-    """Read the running config back and fail (kind ``validation``) when a candidate line is
-    missing, a ``no ...`` line is still present, or the change would still send lines; with
-    ``check_command``, also when its output does not match ``check_regex`` (or the device
-    rejects it). Skipped after a dry run.
-
-    ``rollback=True`` with a ``checkpoint`` file name (made by :class:`DeployConfig` before the
-    change): a failed verification restores the checkpoint (``configure replace``), reads the
-    running config again and reports ``details["rolled_back"]`` (True when it equals the
-    checkpoint); a passed one deletes the checkpoint. See :mod:`genja_prefect_flows.rollback`.
-    """
-
-    connection_plugin = "scrapli"
-
-    def __init__(self, template: ConfigTemplate | str | os.PathLike[str], *, applied: bool = True,
-                 variables: Mapping[str, Any] | None = None, mode: str = "merge", rollback: bool = False,
-                 checkpoint: str | None = None, check_command: str | None = None,
-                 check_regex: str | None = None) -> None:
-        self.template = _template(template, variables)
-        self.applied = applied
-        self.mode = _check_mode(mode)
-        self.rollback = rollback
-        self.checkpoint = checkpoint
-        self.check_command = check_command
-        self.check_regex = check_regex
-        self._pattern = _check_regex(check_command, check_regex)
-
-    def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
-        if not self.applied:
-            return TaskSkipResult(reason="dry_run", message="nothing was applied, so there is nothing to verify")
-        unsupported = _unsupported(host)
-        if unsupported is not None:
-            return unsupported
-        candidate = _render(self.template, host)
-        if isinstance(candidate, TaskFailureResult):
-            return candidate
-        connection = context.get_connection(self.connection_plugin)
-        running = _running_config(connection, host)
-        missing = missing_lines(running, candidate)
-        # The same comparison as the dry run: after a good apply nothing is left to send.
-        remaining = [mask_secrets(line) for line in plan_change(host.platform, running, candidate, self.mode).lines]
-        problems: list[str] = []
-        if missing or remaining:
-            what = _paths(missing) or remaining
-            problems.append(f"{len(what)} candidate line(s) not in effect in the running config of {host.id}: "
-                            + "; ".join(what[:5]))
-        check = self._check(connection, host)
-        if check is not None:
-            problems.append(check)
-        checkpoint = Checkpoint.for_platform(host.platform, self.checkpoint) if self.rollback and self.checkpoint else None
-        details: dict[str, Any] = {"missing": _paths(missing), "remaining": remaining, "mode": self.mode,
-                                   "rolled_back": False}
-        if problems:
-            message = "; ".join(problems)
-            if checkpoint is not None:
-                restored, note = _restore(connection, host, checkpoint)
-                details["rolled_back"] = restored
-                message += f"; {note}"
-            return TaskFailureResult(message=mask_secrets(message), kind=TaskFailureKind.VALIDATION, details=details)
-        if checkpoint is not None:
-            _quietly_run(connection, checkpoint.delete_command)
-        return TaskSuccessResult(summary=f"running config matches the candidate ({self.mode})"
-                                 + (", check passed" if self.check_command else ""),
-                                 result={"missing": [], "remaining": [], "mode": self.mode, "rolled_back": False})
-
-    def _check(self, connection: Any, host: Host) -> str | None:
-        """The user's check command: None when it passed, else what went wrong."""
-        if self.check_command is None:
-            return None
-        try:
-            output = run_command(connection, self.check_command)
-        except CommandError as exc:
-            return f"check command failed on {host.id}: {exc}"
-        if self._pattern is not None and not self._pattern.search(output):
-            return f"check {self.check_command!r} on {host.id}: output does not match {self.check_regex!r}"
-        return None
 
 
 @task(name="deploy_config")
@@ -236,15 +115,22 @@ class DeployConfig:
         check_command: str | None = None,
         check_regex: str | None = None,
         change_id: str | None = None,
+        review_key: bytes | None = None,
+        reviewed: Mapping[str, str] | None = None,
     ) -> None:
-        self.template = _template(template, variables)
+        self.template = as_template(template, variables)
+        # Approval gate (deploy_config(approve=True)): a dry run with review_key reports each
+        # host's review_digest; an apply with reviewed={host: digest} sends only a plan whose
+        # digest is the reviewed one.
+        self.review_key = review_key
+        self.reviewed = dict(reviewed) if reviewed is not None else None
         self.apply = apply
         self.verify = verify
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.rollback = rollback
         self.check_command = check_command
         self.check_regex = check_regex
-        _check_regex(check_command, check_regex)
+        compile_check(check_command, check_regex)
         self.change_id = change_id or uuid.uuid4().hex[:12]
         if verify:
             # Sub-tasks are part of a task class's definition; this instance's verify step needs
@@ -266,30 +152,49 @@ class DeployConfig:
                             checkpoint=self.checkpoint, check_command=self.check_command,
                             check_regex=self.check_regex)
 
+    def verifier_after_apply(self) -> VerifyConfig:
+        """:meth:`verifier` of this change once applied (deploy_config's second run)."""
+        return VerifyConfig(self.template, applied=True, mode=self.mode, rollback=self.rollback,
+                            checkpoint=self.checkpoint, check_command=self.check_command,
+                            check_regex=self.check_regex)
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.template, self.apply, self.verify, self.mode, self.rollback,
-                           self.check_command, self.check_regex, self.change_id))
+                           self.check_command, self.check_regex, self.change_id, self.review_key, self.reviewed))
 
     def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
-        unsupported = _unsupported(host)
+        unsupported = unsupported_platform(host)
         if unsupported is not None:
             return unsupported
-        candidate = _render(self.template, host)
+        candidate = render_candidate(self.template, host)
         if isinstance(candidate, TaskFailureResult):
             return candidate
         if not missing_lines("", candidate):
             return TaskSkipResult(reason="empty_candidate", message=f"template {self.template.name} rendered no config lines")
         connection = context.get_connection(self.connection_plugin)
-        running = _running_config(connection, host)
+        running = running_config(connection, host)
         plan = plan_change(host.platform, running, candidate, self.mode)
         result = _plan_result(plan, apply=self.apply, missing=missing_lines(running, candidate))
         if plan.empty:
             return TaskSuccessResult(result=result, summary="already in line with the candidate; nothing to send")
         diff = mask_secrets(plan.diff.replace("--- running", f"--- {host.id} running", 1)
                             .replace("+++ running", f"+++ {host.id} running", 1))
+        digest = review_digest(self.review_key, plan.lines) if self.review_key is not None else None
         if not self.apply:
+            if digest is not None:
+                result["review_digest"] = digest
             return TaskSuccessResult(result=result, diff=diff,
                                      summary=f"dry run ({plan.mode}): {len(plan.lines)} line(s) would be sent; nothing sent")
+        if self.reviewed is not None:
+            if host.id not in self.reviewed:
+                return TaskSkipResult(reason="not_reviewed", message=f"{host.id} had no change to review; nothing sent")
+            if digest != self.reviewed[host.id]:
+                return TaskFailureResult(
+                    message=f"the change for {host.id} is not the reviewed one (its running config changed since "
+                    "the review); nothing was sent: run the review again",
+                    kind=TaskFailureKind.VALIDATION,
+                    details={"lines": result["lines"]},
+                )
         if self.rollback:
             if host.platform not in ROLLBACK_PLATFORMS:
                 return TaskFailureResult(
@@ -313,37 +218,17 @@ def _plan_result(plan: ChangePlan, *, apply: bool, missing: list[tuple[str, ...]
         "mode": plan.mode,
         "lines": [mask_secrets(line) for line in plan.lines],
         "rollback": [mask_secrets(line) for line in plan.rollback] if plan.lines else [],
-        "missing": _paths(missing),
+        "missing": masked_paths(missing),
     }
 
 
 def _rebuild(template: ConfigTemplate, apply: bool, verify: bool, mode: str = "merge", rollback: bool = False,
              check_command: str | None = None, check_regex: str | None = None,
-             change_id: str | None = None) -> DeployConfig:
+             change_id: str | None = None, review_key: bytes | None = None,
+             reviewed: Mapping[str, str] | None = None) -> DeployConfig:
     return DeployConfig(template, apply=apply, verify=verify, mode=mode, rollback=rollback,
-                        check_command=check_command, check_regex=check_regex, change_id=change_id)
-
-
-def _restore(connection: Any, host: Host, checkpoint: Checkpoint) -> tuple[bool, str]:
-    """Put the checkpoint back; (restored?, what to tell the user)."""
-    try:
-        saved = run_command(connection, checkpoint.show_command)
-        run_command(connection, checkpoint.restore_command)
-        now = _running_config(connection, host)
-    except CommandError as exc:
-        return False, f"ROLLBACK FAILED ({mask_secrets(str(exc))}): check {host.id} by hand"
-    if not same_config(host.platform, now, saved):
-        return False, f"ROLLBACK INCOMPLETE: the running config of {host.id} differs from checkpoint flash:{checkpoint.name}"
-    _quietly_run(connection, checkpoint.delete_command)
-    return True, "rolled back: the running config is the pre-change checkpoint again"
-
-
-def _quietly_run(connection: Any, command: str) -> None:
-    """Clean-up (deleting a checkpoint): its failure must not change the verdict."""
-    try:
-        run_command(connection, command)
-    except CommandError as exc:
-        run_logger().warning("%s", mask_secrets(f"{command!r} failed: {exc}"))
+                        check_command=check_command, check_regex=check_regex, change_id=change_id,
+                        review_key=review_key, reviewed=reviewed)
 
 
 def deploy_markdown(tree: dict[str, Any]) -> str:
@@ -383,7 +268,10 @@ def deploy_config(
     rollback: bool = False,
     check_command: str | None = None,
     check_regex: str | None = None,
-) -> dict[str, Any]:
+    approve: bool = False,
+    approval_timeout: int = 3600,
+    approval_poll_seconds: int = 10,
+) -> Any:
     """Render ``template`` (a file path or the template text) for every selected host and show
     the diff against its running config; with ``apply=True`` send it and verify it.
 
@@ -393,29 +281,98 @@ def deploy_config(
     in fresh sessions: the running config is read again and must need no more lines;
     ``check_command`` (with ``check_regex``) must succeed too. ``rollback=True`` saves a
     checkpoint on the device before the change and restores it when verification fails
-    (``details["rolled_back"]``). Returns the result tree (``deploy_config`` with its
-    ``verify_config`` sub-task) and publishes a ``genja-deploy`` markdown artifact with the diffs.
+    (``details["rolled_back"]``).
+
+    ``approve=True``: a dry run, its diffs as a ``genja-deploy-review`` artifact, then the flow
+    run pauses (Prefect's ``pause_flow_run``) for a decision (``approve``, ``comment``) given in
+    the UI or through the API. Approved: exactly the reviewed lines are applied (a host whose
+    plan changed meanwhile fails, nothing sent) and verified. Rejected, or no decision within
+    ``approval_timeout`` seconds: nothing is sent and the run ends Cancelled; ``approval`` in
+    the result tree records the decision and comment.
+
+    Returns the result tree (``deploy_config`` with its ``verify_config`` sub-task) and
+    publishes a ``genja-deploy`` markdown artifact with the diffs.
     """
-    deploy = DeployConfig(template, variables=variables, apply=apply, verify=verify, mode=mode,
-                          rollback=rollback, check_command=check_command, check_regex=check_regex)
     genja = build_runtime(settings, filter, workers, runner, job="deploy_config")
+    options: dict[str, Any] = {"variables": variables, "mode": mode, "rollback": rollback,
+                               "check_command": check_command, "check_regex": check_regex}
+    if approve:
+        return _approved_change(genja, template, options, verify, approval_timeout, approval_poll_seconds)
     if not (apply and verify):
+        deploy = DeployConfig(template, apply=apply, verify=verify, **options)
         results = genja.run_tasks([deploy])
         tree: dict[str, Any] = results_payload(results)
     else:
-        verifier = deploy.verifier()
-        once = DeployConfig(template, variables=variables, apply=True, verify=False, mode=mode,
-                            rollback=rollback, change_id=deploy.change_id)
-        results = genja.run_tasks([once])
-        tree = results_payload(results)
-        # Only hosts the change went to are verified; the connections of the first run are
-        # closed by now, so this reads each device in a new session.
-        sent = sorted(h for h, e in tree["hosts"].items() if (e.get("result") or {}).get("applied"))
-        verified: dict[str, Any] = {"task_name": "verify_config", "hosts": {}, "sub_tasks": {}}
-        if sent:
-            checks = genja.filter(lambda host: host.id in sent).with_run_parameters(job="verify_config").run_tasks([verifier])
-            verified = results_payload(checks)
-            results = RunResults([*results, *checks])  # the job fails on either run's failures
-        tree.setdefault("sub_tasks", {})["verify_config"] = verified
+        tree, results = _apply_and_verify(genja, template, options)
     publish_markdown("genja-deploy", deploy_markdown(tree), "Config deploy: diffs per host")
     return job_state(tree, results, genja.settings.prefect.fail_on)
+
+
+def _apply_and_verify(genja: Any, template: str, options: dict[str, Any], *, verify: bool = True,
+                      review_key: bytes | None = None,
+                      reviewed: Mapping[str, str] | None = None) -> tuple[dict[str, Any], RunResults]:
+    """Apply in one run, verify the hosts it changed in a second (fresh sessions)."""
+    deploy = DeployConfig(template, apply=True, verify=False, review_key=review_key, reviewed=reviewed, **options)
+    results = genja.run_tasks([deploy])
+    tree: dict[str, Any] = results_payload(results)
+    if not verify:
+        return tree, results
+    # Only hosts the change went to are verified; the connections of the first run are
+    # closed by now, so this reads each device in a new session.
+    sent = sorted(h for h, e in tree["hosts"].items() if (e.get("result") or {}).get("applied"))
+    verified: dict[str, Any] = {"task_name": "verify_config", "hosts": {}, "sub_tasks": {}}
+    if sent:
+        checks = genja.filter(lambda host: host.id in sent).with_run_parameters(job="verify_config").run_tasks(
+            [deploy.verifier_after_apply()])
+        verified = results_payload(checks)
+        results = RunResults([*results, *checks])  # the job fails on either run's failures
+    tree.setdefault("sub_tasks", {})["verify_config"] = verified
+    return tree, results
+
+
+def _approved_change(genja: Any, template: str, options: dict[str, Any], verify: bool, timeout: int,
+                     poll_seconds: int) -> Any:
+    """deploy_config(approve=True): review, pause for the decision, then apply or not."""
+    from prefect.states import Cancelled
+
+    key = new_review_key()
+    dry_results = genja.run_tasks([DeployConfig(template, apply=False, verify=False, review_key=key, **options)])
+    tree: dict[str, Any] = results_payload(dry_results)
+    review = deploy_markdown(tree)
+    publish_markdown("genja-deploy-review", review, "Config deploy: the diffs to approve or reject")
+    digests = {h: str(e["result"]["review_digest"]) for h, e in tree["hosts"].items()
+               if e.get("status") == "passed" and (e.get("result") or {}).get("review_digest")}
+    log = run_logger()
+    if not digests:
+        tree["approval"] = {"asked": False, "approved": None, "comment": "nothing to change"}
+        log.info("deploy_config: no host needs a change; no approval asked")
+        return job_state(tree, dry_results, genja.settings.prefect.fail_on)
+    log.info("deploy_config: waiting for approval of the changes on %d host(s) (artifact genja-deploy-review)",
+             len(digests))
+    try:
+        decision = ask_approval(mask_secrets(review), timeout, poll_seconds)
+    except ApprovalTimeout as exc:
+        tree["approval"] = {"asked": True, "approved": False, "timed_out": True, "comment": ""}
+        message = f"approval: {exc}; nothing was applied"
+        _publish_decision(tree, message)
+        log.warning("deploy_config: %s", message)
+        return Cancelled(message=message, data=tree)
+    comment = mask_secrets(decision.comment)
+    if not decision.approve:
+        tree["approval"] = {"asked": True, "approved": False, "timed_out": False, "comment": comment}
+        message = f"rejected: {comment or '(no comment)'}; nothing was applied"
+        _publish_decision(tree, message)
+        log.warning("deploy_config: %s", message)
+        return Cancelled(message=message, data=tree)
+    log.info("deploy_config: approved (%s); applying the reviewed lines", comment or "no comment")
+    reviewed = genja.filter(lambda host: host.id in digests)
+    applied, results = _apply_and_verify(reviewed, template, options, verify=verify, review_key=key, reviewed=digests)
+    applied["approval"] = {"asked": True, "approved": True, "timed_out": False, "comment": comment}
+    _publish_decision(applied, f"approved: {comment or '(no comment)'}")
+    publish_markdown("genja-deploy", deploy_markdown(applied), "Config deploy: diffs per host")
+    return job_state(applied, results, genja.settings.prefect.fail_on)
+
+
+def _publish_decision(tree: dict[str, Any], message: str) -> None:
+    publish_markdown("genja-deploy-approval", f"# Config deploy approval\n\n{message}\n",
+                     "Config deploy: the approval decision and its comment")

@@ -218,3 +218,27 @@ def test_rollback_options_are_checked_before_any_host() -> None:
         DeployConfig("ntp server 192.0.2.1", check_command="show clock", check_regex="(")
     with pytest.raises(ValueError, match=r"rollback is implemented for platforms \['eos', 'ios', 'iosxe'\], not 'nxos'"):
         Checkpoint.for_platform("nxos", "x.cfg")
+
+
+def test_an_apply_sends_only_the_reviewed_lines(sim: genja_lib.Genja) -> None:
+    from genja_prefect_flows.approval import new_review_key
+
+    eos = sim.filter(name="sim-eos1")
+    key = new_review_key()
+    template = "interface Ethernet1\n   description reviewed\n"
+    dry = eos.run_task(DeployConfig(template, mode="replace", review_key=key))["sim-eos1"]
+    digest = dry.result["review_digest"]
+    assert len(digest) == 64 and "description reviewed" not in digest
+    # the device changes between review and apply: the plan is no longer the reviewed one
+    eos.run_task(DeployConfig("interface Ethernet1\n   ip address 10.0.0.77/24\n", apply=True, verify=False))
+    stale = eos.run_task(DeployConfig(template, mode="replace", apply=True, review_key=key,
+                                      reviewed={"sim-eos1": digest}))["sim-eos1"]
+    assert stale.status == "failed" and "not the reviewed one" in stale.message
+    assert "description reviewed" not in _running(sim, "sim-eos1")
+    fresh = eos.run_task(DeployConfig(template, mode="replace", review_key=key))["sim-eos1"].result["review_digest"]
+    done = eos.run_task(DeployConfig(template, mode="replace", apply=True, verify=False, review_key=key,
+                                     reviewed={"sim-eos1": fresh}))["sim-eos1"]
+    assert done.changed and "   description reviewed" in _running(sim, "sim-eos1")
+    unreviewed = sim.filter(name="sim-ios1").run_task(DeployConfig("ntp server 192.0.2.5\n", apply=True, review_key=key,
+                                                                   reviewed={"sim-eos1": fresh}))["sim-ios1"]
+    assert unreviewed.status == "skipped" and unreviewed.reason == "not_reviewed"
