@@ -303,7 +303,8 @@ def _settled(read: Any, quiet: float = 1.5, timeout: float = 60) -> list[dict[st
     return previous
 
 
-DEVICE_SECRETS = {name: f"{name}{uuid.uuid4().hex}" for name in ("gdsuser", "gdscomm", "gdstacacs", "gdsnetconf")}
+DEVICE_SECRETS = {name: f"{name}{uuid.uuid4().hex}"
+                  for name in ("gdsuser", "gdscomm", "gdstacacs", "gdsnetconf", "gdsradius")}
 
 
 def device_hits(text: str | bytes, where: str) -> list[str]:
@@ -369,6 +370,14 @@ def test_no_device_config_secret_in_flow_results_artifacts_logs_or_events(
     assert device_hits((tmp_path / "backups" / "sim-ios2.cfg").read_text(), "backup file")
     trees += [dry, applied, after]
 
+    # an approval: the review artifact and the pause's input form (its description is the
+    # review) are stored by Prefect. (The decision's comment is stored as the person typed it.)
+    approval_template = tmp_path / "radius.j2"
+    approval_template.write_text(f"radius-server key 7 {DEVICE_SECRETS['gdsradius']}\n")
+    approved = _approve_in_background(settings, str(approval_template), ssh, comment="CAB-7 approved")
+    assert approved["approval"]["approved"] and all(e["changed"] for e in approved["hosts"].values()), approved
+    trees.append(approved)
+
     genja = genja_prefect.Genja.from_settings_file(settings).filter(platform="netconf")
     edit = genja.run_task(NetconfEditConfig(
         '<system xmlns="urn:ietf:params:xml:ns:yang:ietf-system"><authentication><user><name>ops</name>'
@@ -397,3 +406,39 @@ def test_no_device_config_secret_in_flow_results_artifacts_logs_or_events(
         if path.is_file():
             found += device_hits(path.read_bytes(), f"persisted result {path.name}")
     assert found == [], found
+
+
+def _approve_in_background(settings: str, template: str, selection: dict[str, str], comment: str) -> Any:
+    """Run deploy_config(approve=True) in a thread, approve it through Prefect's API, return its tree."""
+    import threading
+
+    from prefect.flow_runs import resume_flow_run
+
+    from genja_prefect_flows import deploy_config
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["tree"] = deploy_config(settings=settings, template=template, filter=selection, approve=True,
+                                        approval_poll_seconds=1)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 180
+    run_id = None
+    while run_id is None and time.monotonic() < deadline and thread.is_alive():
+        runs = api.post("/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}},
+                                              "limit": 50, "offset": 0})
+        run_id = next((r["id"] for r in runs if r["parameters"].get("template") == template), None)
+        if run_id is None:
+            time.sleep(0.5)
+    assert run_id is not None, box.get("error") or "the approval run never paused"
+    resume_flow_run(run_id, run_input={"approve": True, "comment": comment})
+    thread.join(timeout=240)
+    assert not thread.is_alive(), "the approved run did not finish"
+    if "error" in box:
+        raise box["error"]
+    return box["tree"]
