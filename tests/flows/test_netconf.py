@@ -144,3 +144,23 @@ def test_rollback_on_error_by_default_leaves_running_untouched(netconf_lab: Any,
     assert "<description>half</description>" in server.running_xml()
     with pytest.raises(ValueError, match="error_option must be one of"):
         NetconfEditConfig(partial, error_option="ignore")
+
+
+def test_edit_filter_selects_what_the_config_touches() -> None:
+    from genja_prefect_flows.netconf import edit_filter
+
+    assert edit_filter(f'<system xmlns="{SYS}"><hostname>r9</hostname><contact>noc</contact></system>') == (
+        f'<system xmlns="{SYS}"><hostname/><contact/></system>'
+    )
+    two = edit_filter(
+        f'<interfaces xmlns="{IF}" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">'
+        '<interface><name>eth1</name><description>a</description></interface>'
+        '<interface nc:operation="delete"><name>eth9</name></interface></interfaces>'
+    )
+    assert two == (f'<interfaces xmlns="{IF}"><interface><name>eth1</name></interface>'
+                   "<interface><name>eth9</name></interface></interfaces>")
+    # several top-level elements: one filter node each
+    both = edit_filter(f'<system xmlns="{SYS}"><hostname>x</hostname></system><interfaces xmlns="{IF}"/>')
+    assert both == f'<system xmlns="{SYS}"><hostname/></system><interfaces xmlns="{IF}"/>'
+    assert NetconfEditConfig(f'<system xmlns="{SYS}"><hostname>x</hostname></system>',
+                             default_operation="replace").filter is None  # replace reads everything
