@@ -20,6 +20,7 @@ from typing import Any
 
 from genja_prefect import Genja
 from genja_prefect.connection import CommandError
+from genja_prefect.masking import mask_secrets, mask_tree
 from genja_prefect.results import RunResults, TaskResults
 
 __all__ = [
@@ -211,12 +212,13 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def results_payload(results: RunResults | TaskResults) -> Any:
-    """What a flow returns: the normalized result tree (a list for several root tasks)."""
+    """What a flow returns: the normalized result tree (a list for several root tasks), with
+    secrets in config text masked (a flow's return value is persisted and shown by Prefect)."""
     if isinstance(results, TaskResults):
-        return results.to_dict()
+        return mask_tree(results.to_dict())
     if len(results) == 1:
-        return results[0].to_dict()
-    return results.to_dict()
+        return mask_tree(results[0].to_dict())
+    return mask_tree(results.to_dict())
 
 
 def in_flow_run() -> bool:
@@ -238,12 +240,15 @@ def run_logger() -> Any:
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
-    """Create a markdown artifact when running inside a Prefect flow run (else do nothing)."""
+    """Create a markdown artifact when running inside a Prefect flow run (else do nothing).
+
+    Secrets in config text are masked here too, whatever the caller built the markdown from.
+    """
     if not in_flow_run():
         return
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(markdown=markdown, key=key, description=description)
+    create_markdown_artifact(markdown=mask_secrets(markdown), key=key, description=description)
 
 
 def __getattr__(name: str) -> Any:

@@ -45,6 +45,13 @@ _CHILD_KEYWORDS = frozenset(
 )
 
 
+_FILE_COMMAND = re.compile(
+    r"^\s*(?P<verb>copy\s+running-config|configure\s+replace|more|delete(?:\s+/force)?)"
+    r"\s+flash:(?P<name>[\w.-]+)(?:\s+force)?\s*$",
+    re.IGNORECASE,
+)
+_VERBS = {"copy": "copy", "configure": "replace", "more": "more", "delete": "delete"}
+
 # (words, action, lowest mode): "<n>" in words matches a number.
 _Command = tuple[tuple[str, ...], str, str]
 
@@ -89,6 +96,27 @@ class DeviceState:
                 self.blocks.append(Block(line, platform.sections.get(first)))
         self._initial_hostname = hostname
         self._startup: str | None = None  # None: still the initial config (rendered on demand)
+        #: files on the device's flash (``copy running-config flash:NAME``), name -> text.
+        self.files: dict[str, str] = {}
+
+    def load_config(self, text: str) -> None:
+        """Make ``text`` (as ``show running-config`` prints it) the running config:
+        ``configure replace``. Header and footer lines (comments, ``end``, ``version``) are
+        not configuration."""
+        blocks: list[Block] = []
+        for line in text.splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("!") or stripped == "end" or line in self.platform.config_header:
+                continue
+            if line.startswith(" ") and blocks:
+                blocks[-1].children.append(stripped)
+                continue
+            if stripped.startswith(("Building configuration", "Current configuration", "version ")):
+                continue
+            blocks.append(Block(stripped, self.platform.sections.get(stripped.split()[0])))
+            if stripped.startswith("hostname "):
+                self.hostname = stripped.split()[1]
+        self.blocks = blocks
 
     def render_config(self) -> str:
         """The running config as ``show running-config`` prints it."""
@@ -196,7 +224,32 @@ class CliSession:
 
     # -- exec and privileged mode -------------------------------------------------------
 
+    def _file_command(self, line: str) -> Response | None:
+        """Checkpoint files on flash (privileged mode): ``copy running-config flash:NAME``,
+        ``configure replace flash:NAME [force]``, ``more flash:NAME``, ``delete [/force]
+        flash:NAME``. None when ``line`` is none of these."""
+        match = _FILE_COMMAND.match(line)
+        if match is None or self.mode != "privileged":
+            return None
+        verb, name = _VERBS[match.group("verb").split()[0].lower()], match.group("name")
+        files = self.state.files
+        if verb == "copy":
+            files[name] = self.state.render_config()
+            return Response(self.platform.write_memory_output)
+        if name not in files:
+            return Response(f"%Error opening flash:{name} (No such file or directory)")
+        if verb == "replace":
+            self.state.load_config(files[name])
+            return Response(self.platform.replace_output)
+        if verb == "more":
+            return Response(files[name])
+        del files[name]
+        return Response()
+
     def _exec_line(self, line: str, column: int) -> Response:
+        handled = self._file_command(line)
+        if handled is not None:
+            return handled
         command, _, pipe = line.partition("|")
         words = command.split()
         allowed = [c for c in self._commands if c[2] == "exec" or self.mode == "privileged"]

@@ -30,6 +30,7 @@ from typing import Any
 from scrapli import AuthOptions, Cli, LookupKeyValue, SessionOptions, TransportBinOptions, TransportSsh2Options
 from scrapli.exceptions import ScrapliException
 
+from genja_prefect.masking import mask_logger
 from genja_prefect.connection import (
     CommandError,
     ConnectionBase,
@@ -148,6 +149,8 @@ class ScrapliConnection(ConnectionBase):
             transport_options=_transport_options(extras),
             logging_uid=params.host_id,
         )
+        # libscrapli logs every line it sends and reads at DEBUG, config secrets included.
+        mask_logger(cli.logger)
         try:
             cli.open()
         except Exception as exc:  # noqa: BLE001 - every open failure is classified below
