@@ -9,6 +9,7 @@ flow                     genja task(s)                     what it does
                          :class:`VerifyConfig`             and read back
 ``netconf_get_config``   :class:`NetconfGetConfig`         NETCONF <get-config>
 ``netconf_edit_config``  :class:`NetconfEditConfig`        NETCONF <edit-config> (candidate + commit)
+``run_commands``         :class:`RunCommands`              show commands per platform, parsed (TextFSM)
 =======================  ================================  ==========================================
 
 Every flow takes ``settings`` (the path of settings.yaml, never a secret), ``filter`` (a keyword
@@ -21,6 +22,7 @@ and returns the result tree as a dict. Example::
 """
 
 from genja_prefect_flows.backup import BackupConfig, atomic_write, backup_configs, backup_path
+from genja_prefect_flows.commands import RunCommands, run_commands
 from genja_prefect_flows.common import FlowParameterError, build_runtime
 from genja_prefect_flows.deploy import DeployConfig, VerifyConfig, deploy_config
 from genja_prefect_flows.facts import CollectFacts, collect_facts
@@ -41,6 +43,7 @@ JOBS = {
     "deploy_config": deploy_config,
     "netconf_get_config": netconf_get_config,
     "netconf_edit_config": netconf_edit_config,
+    "run_commands": run_commands,
 }
 
 #: The flows by Prefect flow name, for deployments and ``flow.serve()``.
@@ -50,6 +53,7 @@ FLOWS = {
     "deploy-config": deploy_config,
     "netconf-get-config": netconf_get_config,
     "netconf-edit-config": netconf_edit_config,
+    "run-commands": run_commands,
 }
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "NetconfEditConfig",
     "NetconfGetConfig",
     "NetconfXmlError",
+    "RunCommands",
     "TemplateError",
     "TemplateNotFoundError",
     "VerifyConfig",
@@ -76,4 +81,5 @@ __all__ = [
     "deploy_config",
     "netconf_edit_config",
     "netconf_get_config",
+    "run_commands",
 ]
