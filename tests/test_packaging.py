@@ -194,7 +194,9 @@ def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
     return subprocess.run([str(python), *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
+# The install alone takes 1-6 minutes (about 100 packages from pip's cache; longer under load).
 @pytest.mark.install
+@pytest.mark.timeout(1200)
 def test_base_install_runs_a_custom_task(base_venv: Path, tmp_path: Path) -> None:
     script = tmp_path / "custom.py"
     script.write_text(CUSTOM_TASK)
@@ -206,6 +208,7 @@ def test_base_install_runs_a_custom_task(base_venv: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.install
+@pytest.mark.timeout(1200)
 def test_base_install_names_the_extra_a_job_needs(base_venv: Path, tmp_path: Path) -> None:
     (tmp_path / "hosts.yaml").write_text("r1:\n  hostname: 192.0.2.1\n  platform: ios\n")
     (tmp_path / "settings.yaml").write_text("inventory:\n  options: {hosts_file: hosts.yaml}\n")

@@ -70,7 +70,7 @@ def netbox_device(
     model: str = "csr1000v",
 ) -> dict[str, Any]:
     """One device record in NetBox 4.x's ``/api/dcim/devices/`` shape."""
-    ip = None
+    ip: dict[str, Any] | None = None
     if address is not None:
         family = 6 if ":" in address else 4
         ip = {
