@@ -176,13 +176,14 @@ def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"}
     env.pop("PYTHONPATH", None)
     # A copy of the sources (the build leaves build/ and egg-info behind), installed
-    # non-editable, as `pip install genja-prefect` gives it to a user, in at most 10 minutes.
+    # non-editable, as `pip install genja-prefect` gives it to a user, in at most 10 minutes
+    # (--no-compile: byte-compiling ~100 packages is most of the CPU and proves nothing here).
     source = where / "src"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".venv", ".git", "__pycache__", "*.egg-info", "build", ".genja-lab", ".*_cache", "bench", "tests"
     ))
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(source)],
+        [str(python), "-m", "pip", "install", "-q", "--no-compile", str(source)],
         check=True, env=env, timeout=600, cwd=where, capture_output=True, text=True,
     )
     return python
