@@ -31,7 +31,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 OWNERS: dict[str, str] = {
     "genja_prefect": "",
     "genja_prefect/lab": "lab",
-    "genja_prefect/dask_runner.py": "dask",
+    "genja_prefect/prefect/dask.py": "dask",  # the dask runner: its entry point loads only with [dask]
     "genja_prefect/lab/pytest_plugin.py": "test",  # a pytest plugin: loaded only by pytest
     "plugins/genja_prefect_scrapli": "devices",
     "plugins/genja_prefect_ncclient": "devices",
