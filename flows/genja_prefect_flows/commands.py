@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from prefect import flow
 
+from genja_prefect.prefect.flows import job_state
 from genja_prefect.results import TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.common import FlowParameterError, build_runtime, in_flow_run, results_payload, run_command
@@ -187,7 +188,7 @@ def run_commands(
     if parse not in (None, "textfsm", "genie"):
         raise FlowParameterError(f"parse: expected textfsm, genie or none, got {parse!r}")
     job = RunCommands(commands=commands, parse=parse, include_raw=include_raw)  # type: ignore[arg-type]
-    genja = build_runtime(settings, filter, workers, runner)
+    genja = build_runtime(settings, filter, workers, runner, job="run_commands")
     results = genja.run_tasks([job])
     tree: dict[str, Any] = results_payload(results)
     if in_flow_run():
@@ -196,4 +197,4 @@ def run_commands(
         create_table_artifact(
             table=commands_table(tree), key="genja-commands", description="Commands per host (run_commands)"
         )
-    return tree
+    return job_state(tree, results, genja.settings.prefect.fail_on)
