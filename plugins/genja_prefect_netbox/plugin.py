@@ -23,10 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pynetbox
-import requests
 from pydantic import ValidationError
-from requests.adapters import HTTPAdapter
 
 from genja_prefect.errors import InventoryError, SecretResolutionError
 from genja_prefect.inventory import Inventory, InventoryPluginBase
@@ -41,17 +38,38 @@ _KEY = "inventory.options"
 _SHOWN = 5  # device names listed in an aggregated warning
 
 
-class _TimeoutSession(requests.Session):
-    """A session with a default timeout: requests has none, and a NetBox that stops answering
-    must not hang an inventory load forever."""
+def _libraries() -> tuple[Any, Any]:
+    """pynetbox and requests, imported when a NetBox inventory is loaded: this package is a
+    built-in inventory plugin entry point, loaded even where the netbox extra is not installed."""
+    try:
+        import pynetbox
+        import requests
+    except ModuleNotFoundError as exc:
+        raise InventoryError(
+            f"the NetBox inventory plugin needs the Python package {exc.name!r}: install genja-prefect[netbox]",
+            source="settings",
+            key="inventory.plugin",
+        ) from None
+    return pynetbox, requests
 
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(*args, **kwargs)
+def _session(requests: Any, options: NetBoxOptions) -> Any:
+    """A requests session with a default timeout (requests has none, and a NetBox that stops
+    answering must not hang an inventory load) and one pooled connection per fetching thread."""
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    request = session.request
+
+    def with_timeout(method: str, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", options.timeout)
+        return request(method, url, **kwargs)
+
+    session.request = with_timeout
+    session.mount("http://", HTTPAdapter(pool_maxsize=options.threads))
+    session.mount("https://", HTTPAdapter(pool_maxsize=options.threads))
+    session.verify = options.ssl_verify
+    return session
 
 
 def _options(options: Mapping[str, Any]) -> NetBoxOptions:
@@ -71,6 +89,7 @@ def fetch_devices(options: NetBoxOptions) -> list[dict[str, Any]]:
 
     Raises :class:`InventoryError` for a refused token, a bad filter or an unreachable NetBox.
     """
+    pynetbox, requests = _libraries()
     token = None
     if options.token is not None:
         try:
@@ -78,11 +97,7 @@ def fetch_devices(options: NetBoxOptions) -> list[dict[str, Any]]:
         except SecretResolutionError as exc:
             raise InventoryError(f"NetBox token: {exc}", source="settings", key=f"{_KEY}.token") from None
     api = pynetbox.api(options.url, token=token, threading=options.threads > 1, max_workers=options.threads)
-    session = _TimeoutSession(options.timeout)
-    # one pooled connection per fetching thread (requests' default pool keeps 10)
-    session.mount("http://", HTTPAdapter(pool_maxsize=options.threads))
-    session.mount("https://", HTTPAdapter(pool_maxsize=options.threads))
-    session.verify = options.ssl_verify
+    session = _session(requests, options)
     api.http_session = session
     params = dict(options.filters)
     if not options.config_context:
@@ -119,7 +134,7 @@ def fetch_devices(options: NetBoxOptions) -> list[dict[str, Any]]:
     return devices
 
 
-def _detail(response: requests.Response) -> str:
+def _detail(response: Any) -> str:
     try:
         body = response.json()
     except ValueError:
