@@ -222,3 +222,12 @@ def test_base_install_names_the_extra_a_job_needs(base_venv: Path, tmp_path: Pat
     assert lines[1] == "hint: pip install 'genja-prefect[devices]'"
     unknown = _run(base_venv, str(cli), "run", "collect_fact", "--settings", "settings.yaml", cwd=tmp_path)
     assert unknown.returncode == 2 and "unknown job 'collect_fact' (ready-made jobs: backup_configs" in unknown.stderr
+    # the NetBox inventory plugin without the netbox extra
+    (tmp_path / "netbox.yaml").write_text(
+        "inventory:\n  plugin: NetBoxInventoryPlugin\n  options: {url: 'http://127.0.0.1:9'}\n"
+    )
+    netbox = _run(base_venv, str(cli), "inventory", "list", "--settings", "netbox.yaml", cwd=tmp_path)
+    assert netbox.returncode == 2, netbox.stdout + netbox.stderr
+    assert "the NetBox inventory plugin needs the Python package 'pynetbox': install genja-prefect[netbox]" in (
+        netbox.stderr.splitlines()[0]
+    ), netbox.stderr
