@@ -242,7 +242,10 @@ class PluginManager:
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken package must not break all
                 self.discovery_errors[f"{group}:{ep.name}"] = f"{type(exc).__name__}: {exc}"
-                logger.warning("could not load plugin %s from entry point %s: %s", ep.name, group, exc)
+                # A library missing is an extra not installed (scrapli without [devices]): not a
+                # fault to warn about on every run of a base install; anything else is.
+                level = logging.INFO if isinstance(exc, ModuleNotFoundError) else logging.WARNING
+                logger.log(level, "could not load plugin %s from entry point %s: %s", ep.name, group, exc)
 
     # -- lookup -------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:

@@ -108,6 +108,20 @@ def _check_filter(genja: Genja, criteria: Mapping[str, Any]) -> None:
             )
 
 
+def _inventory_block(settings: str | os.PathLike[str]) -> Genja | None:
+    """The runtime of a ``GenjaInventory`` block when ``settings`` is ``genja-inventory/NAME``."""
+    from genja_prefect.prefect.blocks import GenjaInventory, inventory_block_name
+
+    name = inventory_block_name(settings)
+    if name is None:
+        return None
+    try:
+        block = GenjaInventory.load(name, _sync=True)  # type: ignore[call-arg]
+    except ValueError as exc:  # Prefect: "Unable to find block document named ..."
+        raise FlowParameterError(f"settings: no GenjaInventory block named {name!r} ({exc})") from None
+    return block.runtime()  # type: ignore[no-any-return]
+
+
 def build_runtime(
     settings: str | os.PathLike[str],
     filter: Mapping[str, Any] | None = None,  # noqa: A002 - the flows' public parameter name
@@ -120,6 +134,8 @@ def build_runtime(
 ) -> Genja:
     """A :class:`Genja` runtime from a settings path and the flows' common parameters.
 
+    ``settings`` may also name a :class:`~genja_prefect.prefect.blocks.GenjaInventory` block
+    as ``genja-inventory/NAME`` (when no file of that name exists).
     ``filter`` is a keyword filter (``{"platform": "ios"}``, ``{"data__role": "edge"}``);
     ``workers`` sets ``runner.worker_count``; ``runner`` picks the runner plugin by name.
     ``job`` names the ready-made job: its Prefect flow run is named after it and the selection
@@ -130,13 +146,14 @@ def build_runtime(
     """
     if not isinstance(settings, (str, os.PathLike)) or not str(settings):
         raise FlowParameterError(f"settings: expected the path of a settings.yaml file, got {settings!r}")
-    if not os.path.isfile(settings):
+    block = _inventory_block(settings)
+    if block is None and not os.path.isfile(settings):
         raise FlowParameterError(
             f"settings: no settings file at {os.fspath(settings)!r} (working directory {os.getcwd()!r})"
         )
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise FlowParameterError(f"workers: expected a whole number of 1 or more, got {workers!r}")
-    genja = Genja.from_settings_file(settings)
+    genja = block if block is not None else Genja.from_settings_file(settings)
     # Load the connection plugins now, in one thread: host threads that look a plugin up
     # while another thread is still discovering them can get a spurious PluginKindError
     # (genja_prefect.plugins.PluginManager._ensure_discovered; reported).

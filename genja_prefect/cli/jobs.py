@@ -44,12 +44,26 @@ def load_task(target: str) -> Any:
 
 
 def job_registry() -> dict[str, Any]:
-    """The ready-made jobs (name -> flow) of the installed ``genja_prefect_flows``, if any."""
+    """The ready-made jobs (name -> flow) whose dependencies are installed."""
     try:
         flows = importlib.import_module("genja_prefect_flows")
     except ImportError:
         return {}
-    return dict(getattr(flows, "JOBS", {}))
+    return dict(flows.available_jobs())
+
+
+def load_job(name: str) -> Any:
+    """The ready-made job ``name``; a missing extra or an unknown name is one clear line."""
+    try:
+        flows = importlib.import_module("genja_prefect_flows")
+    except ImportError:
+        raise CliError(f"unknown job '{name}' (no ready-made jobs installed)", hint="or run a task class: module:TaskClass") from None
+    try:
+        return flows.load_job(name)
+    except flows.UnknownJobError as exc:
+        raise CliError(str(exc), hint="or run a task class: module:TaskClass") from None
+    except flows.MissingExtraError as exc:
+        raise CliError(str(exc), hint=f"pip install 'genja-prefect[{flows.JOB_EXTRA}]'") from None
 
 
 def run_job(job: Any, **parameters: Any) -> list[dict[str, Any]]:

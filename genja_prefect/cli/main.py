@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genja_prefect.cli.jobs import CliError, job_registry, load_task, run_job
+from genja_prefect.cli.jobs import CliError, load_job, load_task, run_job
 from genja_prefect.errors import GenjaError
 
 EXIT_OK, EXIT_FAILED_HOSTS, EXIT_ERROR = 0, 1, 2
@@ -78,11 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         if not Path(args.settings).exists():
             raise CliError(f"settings file not found: {args.settings}", hint="pass --settings PATH (or start the lab: genja-prefect lab up)")
-        jobs = job_registry()
-        job = jobs.get(args.target)
-        if job is None:
-            names = ", ".join(sorted(jobs)) or "none installed"
-            raise CliError(f"unknown job '{args.target}' (ready-made jobs: {names})", hint="or run a task class: module:TaskClass")
+        job = load_job(args.target)
         kwargs: dict[str, Any] = {"settings": str(args.settings), "filter": _pairs(args.filter, "filter") or None}
         if args.workers:
             kwargs["workers"] = args.workers

@@ -12,11 +12,13 @@ line of input and returns what the device prints before the next prompt. Example
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import zlib
 from dataclasses import dataclass, field
 
 from genja_prefect.lab.sim_platforms import SimPlatform
-from genja_prefect.lab.sim_show import apply_pipe, interfaces_description, ip_interface_brief
+from genja_prefect.lab.sim_show import apply_pipe, interface_detail, interfaces_description, ip_interface_brief
 
 # Child lines whose identity is their first two words ("ip address", "switchport mode").
 _TWO_WORD_KEYS = frozenset({"ip", "ipv6", "switchport", "spanning-tree", "standby", "vrrp", "channel-group"})
@@ -154,6 +156,25 @@ class DeviceState:
             result.append((name, address, "shutdown" in block.children, description))
         return result
 
+    def interface_prefixes(self) -> list[tuple[str, str | None, bool, str]]:
+        """(name, address/prefix length or None, shut down?, description) of each interface:
+        IOS configs give a dotted mask (``10.0.0.1 255.255.255.0``), EOS a prefix already."""
+        result = []
+        for block in self.blocks:
+            if block.section != "if":
+                continue
+            name = block.line.split(maxsplit=1)[1]
+            words = next((c.split()[2:] for c in block.children if c.startswith("ip address ")), [])
+            cidr: str | None = None
+            if words:
+                try:
+                    cidr = ipaddress.ip_interface("/".join(words[:2])).with_prefixlen
+                except ValueError:  # an address the simulator accepted but cannot place
+                    cidr = words[0]
+            description = next((c.split(maxsplit=1)[1] for c in block.children if c.startswith("description ")), "")
+            result.append((name, cidr, "shutdown" in block.children, description))
+        return result
+
     def find_block(self, line: str) -> Block | None:
         return next((b for b in self.blocks if b.line == line), None)
 
@@ -198,6 +219,7 @@ class CliSession:
             (("show", "startup-config"), "show_start", "privileged"),
             (("show", "ip", "interface", "brief"), "show_ip_int_brief", "exec"),
             (("show", "interfaces", "description"), "show_int_desc", "exec"),
+            (("show", "interfaces"), "show_interfaces", "exec"),
             (("write", "memory"), "write", "privileged"),
             (("copy", "running-config", "startup-config"), "write", "privileged"),
             (("exit",), "exit", "exec"),
@@ -328,6 +350,10 @@ class CliSession:
             return Response(p.write_memory_output)
         elif action == "show_ip_int_brief":
             return Response(ip_interface_brief(p.name, state.interfaces()))
+        elif action == "show_interfaces":
+            # the MAC addresses differ per device, as on a real network (stable across runs)
+            seed = zlib.crc32(state.hostname.encode())
+            return Response(interface_detail(p.name, state.interface_prefixes(), seed))
         elif action == "show_int_desc":
             return Response(interfaces_description(p.interface_names, state.interfaces()))
         elif action == "exit":
