@@ -38,7 +38,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from genja_prefect.results import HostTaskResult, TaskResults
+    from genja_prefect.results import AnyHostResult, TaskResults
     from genja_prefect.task import Host, TaskInfo
 
 
@@ -59,7 +59,7 @@ class ProcessorPluginBase:
         """One host's execution of a root task (with its sub-tasks) starts."""
         return None
 
-    def host_completed(self, task: "TaskInfo", host: "Host", result: "HostTaskResult") -> None | Awaitable[None]:
+    def host_completed(self, task: "TaskInfo", host: "Host", result: "AnyHostResult") -> None | Awaitable[None]:
         """One host's execution of a root task ended with ``result``."""
         return None
 
@@ -67,6 +67,6 @@ class ProcessorPluginBase:
         """A sub-task starts on a host, after its parent."""
         return None
 
-    def subtask_completed(self, task: "TaskInfo", host: "Host", result: "HostTaskResult") -> None | Awaitable[None]:
+    def subtask_completed(self, task: "TaskInfo", host: "Host", result: "AnyHostResult") -> None | Awaitable[None]:
         """A sub-task ended on a host with ``result``."""
         return None
