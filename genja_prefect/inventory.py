@@ -364,6 +364,31 @@ class Inventory:
             data=self.host_data(host_id),
         )
 
+    # -- plain views (genja-py's inventory accessors) -----------------------------------
+    def resolved_host(self, host_id: str) -> dict[str, Any]:
+        """One host with inheritance applied, as plain data; a set password shows as ``***``."""
+        view = self.host_view(host_id)
+        return {
+            "hostname": view.hostname,
+            "port": view.port,
+            "username": view.username,
+            "password": "***" if self.attribute(host_id, "password") is not None else None,
+            "platform": view.platform,
+            "groups": list(view.groups),
+            "data": dict(view.data),
+        }
+
+    def raw_host(self, host_id: str) -> dict[str, Any]:
+        """One host as written in the inventory (no inheritance), secrets masked."""
+        return self.hosts[host_id].model_dump(mode="json", exclude_unset=True)
+
+    def __call__(self) -> dict[str, dict[str, Any]]:
+        """Host id -> resolved host (:meth:`resolved_host`) for every host, in inventory order.
+
+        So ``genja.inventory()`` reads as in genja-py while ``genja.inventory`` stays this object.
+        """
+        return {host_id: self.resolved_host(host_id) for host_id in self.hosts}
+
     # -- helpers for selection ----------------------------------------------------------
     def __contains__(self, host_id: object) -> bool:
         return host_id in self.hosts
