@@ -166,7 +166,7 @@ class TaskSuccessResult(HostTaskResult):
     diff: str | None = None
     summary: str | None = None
     warnings: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)  # strings or task.TaskMessage
     metadata: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
     started_at_ns: int | None = field(default=None, compare=False)
@@ -200,7 +200,7 @@ class TaskFailureResult(HostTaskResult):
     retryable: bool = False
     details: Any = None
     warnings: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)  # strings or task.TaskMessage
     attempts: int = 1
     started_at_ns: int | None = field(default=None, compare=False)
     duration_ns: int | None = field(default=None, compare=False)
