@@ -16,9 +16,9 @@ port, username, password and platform from the most specific place that sets it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
@@ -92,6 +92,29 @@ class InventoryPluginBase:
 
     def load(self, options: Mapping[str, Any], base_dir: Path) -> "Inventory":
         raise NotImplementedError
+
+
+if TYPE_CHECKING:
+    from genja_prefect.settings import Settings
+
+
+@runtime_checkable
+class InventoryPluginProtocol(Protocol):
+    """genja-py's structural contract of an inventory plugin: ``name()``, ``group()``
+    (``"InventoryPlugin"``) and ``load(settings, plugins)`` returning hosts as
+    ``Genja.from_hosts`` takes them, or ``{"hosts": ..., "groups": ..., "defaults": ...}``.
+
+    ``PluginManager.register_plugin`` accepts such an object; ``settings.inventory.plugin``
+    then names it. ``plugins`` is the plugin manager (``plugin_names()``,
+    ``plugin_names_and_groups()``). Here an inventory plugin usually subclasses
+    :class:`InventoryPluginBase` instead.
+    """
+
+    def name(self) -> str: ...
+
+    def group(self) -> str: ...
+
+    def load(self, settings: "Settings", plugins: Any) -> Mapping[str, Any] | Awaitable[Mapping[str, Any]]: ...
 
 
 class FileInventoryPlugin(InventoryPluginBase):
