@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import fields
@@ -24,8 +23,6 @@ from genja_prefect.inventory import HostConfig, Inventory, InventoryPluginBase
 from genja_prefect.processor import ProcessorPluginBase, TaskProcessorContext
 from genja_prefect.results import HostTaskResult, TaskResults
 from genja_prefect.runner import BatchRunnerPluginBase, RunnerPluginBase
-
-logger = logging.getLogger("genja_prefect.plugins")
 
 #: genja-py's ``group()`` values and the plugin kinds they mean here.
 GROUPS = {

@@ -80,7 +80,7 @@ class EchoPlugin:
 
 
 class FirstHostOnly:
-    """genja-py's runner protocol: ``run(...)``, not ``run_task``."""
+    """genja-py's runner shape: name() and group() methods, run_task(...)."""
 
     def name(self) -> str:
         return "first_only"
@@ -88,9 +88,22 @@ class FirstHostOnly:
     def group(self) -> str:
         return "RunnerPlugin"
 
-    def run(self, task: Any, hosts: dict[str, Any], connection_resolver: Any, runner_config: Any, max_depth: int) -> Any:
+    def run_task(self, task: Any, hosts: dict[str, Any], connection_resolver: Any, runner_config: Any, max_depth: int) -> Any:
         first = dict(list(hosts.items())[:1])
         return task.run_on_hosts(first, connection_resolver, max_depth)
+
+
+class LastHostOnly:
+    """genja-py's earlier runner protocol: ``run(...)`` instead of ``run_task``."""
+
+    def name(self) -> str:
+        return "last_only"
+
+    def group(self) -> str:
+        return "RunnerPlugin"
+
+    def run(self, task: Any, hosts: dict[str, Any], connection_resolver: Any, runner_config: Any, max_depth: int) -> Any:
+        return task.run_on_hosts(dict(list(hosts.items())[-1:]), connection_resolver, max_depth)
 
 
 class Audit:
@@ -264,6 +277,8 @@ def test_genja_py_runner_and_run_on_hosts() -> None:
     genja = Genja.builder(FLAT, PLAIN).with_plugin(FirstHostOnly()).with_runner("first_only").build()
     results = genja.run_task(Plain)
     assert list(results.hosts) == ["r1"] and results["r1"].summary == "10.0.0.1"  # type: ignore[union-attr]
+    older = Genja.builder(FLAT, PLAIN).with_plugin(LastHostOnly()).with_runner("last_only").build()
+    assert list(older.run_task(Plain).hosts) == ["r3"]
 
     definition = TaskDefinition.from_python_class(Show)
     assert definition.name == "show" and definition.connection_plugin_name == "echo"
