@@ -452,7 +452,7 @@ def test_host_task_runs_carry_the_results_timing() -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, TaskRunFilter, TaskRunFilterName
 
-    from genja_prefect.rerun import read_run_artifacts
+    from genja_prefect.prefect.artifacts import read_run_artifacts
 
     @task(name="timed_show")
     class TimedShow:
