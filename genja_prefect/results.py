@@ -137,12 +137,16 @@ class HostTaskResult:
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> "AnyHostResult":
-        for key in ("started_at", "finished_at", "duration_ms"):
-            fields.pop(key, None)
+        started, duration = fields.pop("started_at", None), fields.pop("duration_ms", None)
+        fields.pop("finished_at", None)  # started_at + duration_ms
         try:
-            return cls(**fields)  # type: ignore[return-value]
+            result: AnyHostResult = cls(**fields)  # type: ignore[assignment]
         except TypeError as exc:
             raise TypeError(f"invalid {cls.__name__} fields: {exc}") from None
+        if started is not None and duration is not None:
+            start = datetime.fromisoformat(started) if isinstance(started, str) else started
+            result.set_timing((start - _EPOCH) // timedelta(microseconds=1) * 1000, round(duration * 1000) * 1000)
+        return result
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
         """This result in the normalized (``{"status": ...}``) or raw (``{"Passed": ...}``) shape."""

@@ -369,6 +369,12 @@ def test_host_task_result_from_python_result_of_each_kind() -> None:
         assert type(again) is type(result) and again.to_dict() == normalized
         assert HostTaskResult.from_python_result(raw).to_dict(raw=True) == raw
     assert HostTaskResult.from_python_result({"status": "failed", "message": "x", "kind": "command"}).kind is TaskFailureKind.COMMAND  # type: ignore[union-attr]
+    # a timed result's dict (as a run wrote it) keeps its timing
+    timed = runtime().run_task(Plain)["r1"]
+    assert timed.duration_ms is not None
+    for raw_shape in (False, True):
+        back = HostTaskResult.from_python_result(timed.to_dict(raw=raw_shape))
+        assert back.to_dict() == timed.to_dict() and back.finished_at == timed.finished_at
     with pytest.raises(TypeError, match="cannot make a host result"):
         HostTaskResult.from_python_result("passed")
     with pytest.raises(TypeError, match="invalid TaskSuccessResult fields"):
