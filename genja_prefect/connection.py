@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
 
@@ -116,6 +116,40 @@ class ConnectionPluginBase:
     def create(self, key: ConnectionKey) -> "ConnectionBase | Awaitable[ConnectionBase]":
         """Return a new, unopened connection instance for ``key`` (may be ``async def``)."""
         raise NotImplementedError
+
+
+@runtime_checkable
+class ConnectionProtocol(Protocol):
+    """genja-py's structural contract of a connection instance (what ``create`` returns).
+
+    :class:`ConnectionBase` subclasses satisfy it; any object with these methods works too.
+    Each method may be ``async def``.
+    """
+
+    def open(self, params: ResolvedConnectionParams) -> None | Awaitable[None]: ...
+
+    def execute_command(self, command: str) -> str | Awaitable[str]: ...
+
+    def close(self) -> Any: ...
+
+    def is_alive(self) -> bool | Awaitable[bool]: ...
+
+
+@runtime_checkable
+class ConnectionPluginProtocol(Protocol):
+    """genja-py's structural contract of a connection plugin: ``name()``, ``group()`` (returns
+    ``"ConnectionPlugin"``) and ``create(key)``.
+
+    ``PluginManager.register_plugin`` accepts such an object as it is and registers it as a
+    connection plugin named ``name()``; here a plugin usually subclasses
+    :class:`ConnectionPluginBase` and sets ``name = "ssh"`` instead.
+    """
+
+    def name(self) -> str: ...
+
+    def group(self) -> str: ...
+
+    def create(self, key: ConnectionKey) -> ConnectionProtocol | Awaitable[ConnectionProtocol]: ...
 
 
 # -- failures -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Prefect task run).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from genja_prefect.errors import TaskDefinitionError
@@ -59,6 +59,15 @@ class TaskDefinition:
         self._body = getattr(self.instance, "start_async" if spec.is_async else "start")
 
     @classmethod
+    def from_python_class(cls, py_task_class: type) -> "TaskDefinition":
+        """genja-py's constructor: the definition of a ``@task``-decorated class."""
+        if not isinstance(py_task_class, type):
+            raise TaskDefinitionError(
+                f"from_python_class() takes a @task-decorated class, not {py_task_class!r}"
+            )
+        return cls(py_task_class)
+
+    @classmethod
     def coerce(cls, task: Any) -> "TaskDefinition":
         """Accept a TaskDefinition, a ``@task`` class or an instance of one."""
         return task if isinstance(task, TaskDefinition) else cls(task)
@@ -66,6 +75,27 @@ class TaskDefinition:
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def connection_plugin_name(self) -> str | None:
+        """The connection plugin the task names, if any."""
+        return self.info.connection_plugin_name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as plain data: name, connection, processors, options, sub-tasks."""
+        i = self.info
+        return {
+            "name": i.name,
+            "connection_plugin_name": i.connection_plugin_name,
+            "connection_type": i.connection_type,
+            "connection_library": i.connection_library,
+            "capabilities": [c.__qualname__ for c in i.capabilities],
+            "fallback_to_default": i.fallback_to_default,
+            "processors": list(i.processors),
+            "options": dict(i.options),
+            "is_async": self.is_async,
+            "sub_tasks": [s.to_dict() for s in self.sub_tasks],
+        }
 
     @property
     def is_async(self) -> bool:
@@ -102,6 +132,24 @@ class TaskDefinition:
         from genja_prefect.engine.execution import run_definition_on_host
 
         return run_definition_on_host(self, host, connection_resolver, max_depth)
+
+    def run_on_hosts(
+        self,
+        hosts: Mapping[str, Host] | Iterable[Host | str],
+        connection_resolver: Any = None,
+        max_depth: int | None = 0,
+    ) -> TaskResults:
+        """Run this task on each host in order, in this thread; return the merged tree.
+
+        ``hosts`` maps host ids to hosts (what a runner receives) or lists hosts or host ids.
+        ``max_depth`` defaults to 0 as in genja-py (sub-tasks are skipped); pass the runner's
+        ``max_depth`` to run them, or ``None`` for the run's own limit.
+        """
+        items = hosts.values() if isinstance(hosts, Mapping) else hosts
+        results = TaskResults(self.name)
+        for host in items:
+            results.merge(self.run_on_host(host, connection_resolver=connection_resolver, max_depth=max_depth))
+        return results
 
     async def run_on_host_async(
         self,
@@ -144,6 +192,12 @@ class Tasks:
 
     def __getitem__(self, index: int) -> TaskDefinition:
         return self._tasks[index]
+
+    def task_definitions(self) -> list[TaskDefinition]:
+        """The root task definitions, in run order (genja-py's name)."""
+        return list(self._tasks)
+
+    to_list = task_definitions
 
     def names(self) -> list[str]:
         return [t.name for t in self._tasks]

@@ -54,15 +54,18 @@ class InventoryError(ConfigError):
 
 
 class FilterError(GenjaError, ValueError):
-    """A host filter names a key no host has (a typo such as ``platfrom``) or a bad operator.
+    """A host filter that cannot work: a key no host has (a typo such as ``platfrom``), an
+    unknown operator, an invalid regular expression.
 
-    The same error wherever a filter is given: ``Genja.filter()``, ``--filter`` on the command
-    line and the ready-made jobs' ``filter`` parameter. ``key`` is the keyword as written.
+    The same error wherever a filter is given: ``Genja.filter()``, ``filter_by_key_value()``,
+    ``--filter`` on the command line and the ready-made jobs' ``filter`` parameter. ``key`` is
+    the keyword as written, when one is to blame. Also importable from
+    ``genja_prefect.selection``.
     """
 
-    def __init__(self, message: str, *, key: str) -> None:
+    def __init__(self, message: str, *, key: str | None = None) -> None:
         self.key = key
-        super().__init__(f"filter: {message}")
+        super().__init__(message)
 
 
 class SecretResolutionError(GenjaError):

@@ -16,9 +16,9 @@ port, username, password and platform from the most specific place that sets it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
@@ -92,6 +92,29 @@ class InventoryPluginBase:
 
     def load(self, options: Mapping[str, Any], base_dir: Path) -> "Inventory":
         raise NotImplementedError
+
+
+if TYPE_CHECKING:
+    from genja_prefect.settings import Settings
+
+
+@runtime_checkable
+class InventoryPluginProtocol(Protocol):
+    """genja-py's structural contract of an inventory plugin: ``name()``, ``group()``
+    (``"InventoryPlugin"``) and ``load(settings, plugins)`` returning hosts as
+    ``Genja.from_hosts`` takes them, or ``{"hosts": ..., "groups": ..., "defaults": ...}``.
+
+    ``PluginManager.register_plugin`` accepts such an object; ``settings.inventory.plugin``
+    then names it. ``plugins`` is the plugin manager (``plugin_names()``,
+    ``plugin_names_and_groups()``). Here an inventory plugin usually subclasses
+    :class:`InventoryPluginBase` instead.
+    """
+
+    def name(self) -> str: ...
+
+    def group(self) -> str: ...
+
+    def load(self, settings: "Settings", plugins: Any) -> Mapping[str, Any] | Awaitable[Mapping[str, Any]]: ...
 
 
 class FileInventoryPlugin(InventoryPluginBase):
@@ -363,6 +386,31 @@ class Inventory:
             groups=self.host_groups(host_id),
             data=self.host_data(host_id),
         )
+
+    # -- plain views (genja-py's inventory accessors) -----------------------------------
+    def resolved_host(self, host_id: str) -> dict[str, Any]:
+        """One host with inheritance applied, as plain data; a set password shows as ``***``."""
+        view = self.host_view(host_id)
+        return {
+            "hostname": view.hostname,
+            "port": view.port,
+            "username": view.username,
+            "password": "***" if self.attribute(host_id, "password") is not None else None,
+            "platform": view.platform,
+            "groups": list(view.groups),
+            "data": dict(view.data),
+        }
+
+    def raw_host(self, host_id: str) -> dict[str, Any]:
+        """One host as written in the inventory (no inheritance), secrets masked."""
+        return self.hosts[host_id].model_dump(mode="json", exclude_unset=True)
+
+    def __call__(self) -> dict[str, dict[str, Any]]:
+        """Host id -> resolved host (:meth:`resolved_host`) for every host, in inventory order.
+
+        So ``genja.inventory()`` reads as in genja-py while ``genja.inventory`` stays this object.
+        """
+        return {host_id: self.resolved_host(host_id) for host_id in self.hosts}
 
     # -- helpers for selection ----------------------------------------------------------
     def __contains__(self, host_id: object) -> bool:

@@ -29,6 +29,7 @@ from genja_prefect.connection import (
 from genja_prefect.errors import PluginError, PluginKindError, PluginNotRegisteredError
 from genja_prefect.inventory import InventoryPluginBase
 from genja_prefect.processor import ProcessorPluginBase
+from genja_prefect.protocol_plugins import adapt, is_protocol_plugin
 from genja_prefect.runner import RunnerPluginBase
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,10 @@ class PluginManager:
         """
         if isinstance(plugin, type) and kind != "transform":
             plugin = plugin()
+        if _kind_of(plugin) is None and is_protocol_plugin(plugin):
+            # genja-py's shape: name() and group() methods instead of a base class.
+            kind, adapted_name, plugin = adapt(plugin, self)
+            name = name or adapted_name
         detected = _kind_of(plugin)
         kind = kind or detected
         if kind is None:
@@ -242,7 +247,10 @@ class PluginManager:
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken package must not break all
                 self.discovery_errors[f"{group}:{ep.name}"] = f"{type(exc).__name__}: {exc}"
-                logger.warning("could not load plugin %s from entry point %s: %s", ep.name, group, exc)
+                # A library missing is an extra not installed (scrapli without [devices]): not a
+                # fault to warn about on every run of a base install; anything else is.
+                level = logging.INFO if isinstance(exc, ModuleNotFoundError) else logging.WARNING
+                logger.log(level, "could not load plugin %s from entry point %s: %s", ep.name, group, exc)
 
     # -- lookup -------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:

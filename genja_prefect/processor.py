@@ -35,10 +35,12 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from genja_prefect.results import HostTaskResult, TaskResults
+    from genja_prefect.results import AnyHostResult, TaskResults
     from genja_prefect.task import Host, TaskInfo
 
 
@@ -59,7 +61,7 @@ class ProcessorPluginBase:
         """One host's execution of a root task (with its sub-tasks) starts."""
         return None
 
-    def host_completed(self, task: "TaskInfo", host: "Host", result: "HostTaskResult") -> None | Awaitable[None]:
+    def host_completed(self, task: "TaskInfo", host: "Host", result: "AnyHostResult") -> None | Awaitable[None]:
         """One host's execution of a root task ended with ``result``."""
         return None
 
@@ -67,6 +69,54 @@ class ProcessorPluginBase:
         """A sub-task starts on a host, after its parent."""
         return None
 
-    def subtask_completed(self, task: "TaskInfo", host: "Host", result: "HostTaskResult") -> None | Awaitable[None]:
+    def subtask_completed(self, task: "TaskInfo", host: "Host", result: "AnyHostResult") -> None | Awaitable[None]:
         """A sub-task ended on a host with ``result``."""
         return None
+
+
+class TaskProcessorContext(BaseModel):
+    """Where a genja-py processor hook is called (genja-py's ``TaskProcessorContext``).
+
+    ``task_name`` is the task the hook is about, ``parent_task_name`` its parent for a
+    sub-task, ``depth`` 0 for a root task, ``hostname`` the host id (``None`` for the task
+    hooks, which are about every host).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    task_name: str
+    parent_task_name: str | None = None
+    depth: int = 0
+    hostname: str | None = None
+
+    @property
+    def is_sub_task(self) -> bool:
+        return self.parent_task_name is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+@runtime_checkable
+class TaskProcessorProtocol(Protocol):
+    """genja-py's structural contract of a processor plugin: ``name()`` and ``group()``
+    (``"ProcessorPlugin"``), plus any of these optional hooks, each taking a
+    :class:`TaskProcessorContext`:
+
+    - ``on_task_start(context, results)`` / ``on_task_finish(context, results)``: around a
+      root task on all its hosts (``results`` is the TaskResults tree, empty at the start);
+    - ``on_instance_start(context)`` / ``on_instance_finish(context, result)``: around one
+      task (root or sub-task) on one host. ``on_instance_finish`` may return a changed
+      result (a result object, or its dict form) that replaces the host's result.
+
+    ``PluginManager.register_plugin`` accepts such an object as a processor named ``name()``
+    and maps the hooks onto :class:`ProcessorPluginBase`'s (``task_started``,
+    ``host_started``, ``subtask_started``, ...), which processors written here implement.
+    """
+
+    def name(self) -> str: ...
+
+    def group(self) -> str: ...

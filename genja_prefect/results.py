@@ -16,10 +16,13 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar, SupportsIndex, Union, overload
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TaskFailureKind(str, Enum):
@@ -43,8 +46,117 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None and v != [] and v != {} and v is not False}
 
 
+def _messages(messages: list[Any]) -> list[Any]:
+    # TaskMessage objects (genja_prefect.task) serialize themselves; plain strings stay strings.
+    return [m.to_dict() if hasattr(m, "to_dict") else m for m in messages]
+
+
+class HostTaskResult:
+    """Base class of the three host results (genja-py's ``HostTaskResult``).
+
+    Every host result carries its timing, set by the engine: ``started_at_ns`` (wall clock,
+    ns since the epoch) and ``duration_ns`` (monotonic clock), read as :attr:`started_at`,
+    :attr:`finished_at` and :attr:`duration_ms`. The engine reads the clocks once at the start
+    and once at the end of each execution; the datetimes are only built when read.
+    """
+
+    __slots__ = ()
+
+    status: ClassVar[str]
+    variant: ClassVar[str]
+    started_at_ns: int | None
+    duration_ns: int | None
+    warnings: list[str]
+
+    @staticmethod
+    def from_python_result(result: Any) -> "AnyHostResult":
+        """A host result from a result object or its dict form (normalized or raw shape).
+
+        ``{"status": "passed", "summary": ...}`` and ``{"Passed": {"summary": ...}}`` both
+        work, as do the result objects themselves (returned as they are).
+        """
+        if isinstance(result, RESULT_TYPES):
+            return result
+        if isinstance(result, Mapping):
+            if "status" in result:
+                fields = dict(result)
+                status = fields.pop("status")
+                klass = _BY_STATUS.get(str(status))
+            elif len(result) == 1:
+                (variant, fields), = result.items()
+                klass = _BY_VARIANT.get(str(variant))
+                fields = dict(fields or {})
+            else:
+                klass, fields = None, {}
+            if klass is not None:
+                return klass._from_fields(fields)
+        raise TypeError(
+            f"cannot make a host result from {type(result).__name__}: give TaskSuccessResult, "
+            f"TaskFailureResult, TaskSkipResult or their dict form ({{'status': 'passed', ...}} "
+            f"or {{'Passed': {{...}}}})"
+        )
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the execution started (UTC), or ``None`` for a result the engine did not time."""
+        if self.started_at_ns is None:
+            return None
+        return _EPOCH + timedelta(microseconds=self.started_at_ns // 1000)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the execution ended (UTC): ``started_at`` plus the measured duration."""
+        start = self.started_at
+        if start is None or self.duration_ns is None:
+            return None
+        return start + timedelta(microseconds=self.duration_ns // 1000)
+
+    @property
+    def duration_ms(self) -> float | None:
+        """How long the execution took, in milliseconds (microsecond resolution)."""
+        return None if self.duration_ns is None else (self.duration_ns // 1000) / 1000
+
+    def set_timing(self, started_at_ns: int, duration_ns: int) -> None:
+        """Record the execution's start (``time.time_ns()``) and duration (``perf_counter_ns`` delta)."""
+        # The fields are declared (and slotted) by each result dataclass, not by this base.
+        self.started_at_ns = started_at_ns  # type: ignore[misc]
+        self.duration_ns = duration_ns  # type: ignore[misc]
+
+    def _timing(self) -> dict[str, Any]:
+        if self.started_at_ns is None:
+            return {}
+        start, end = self.started_at, self.finished_at
+        return {
+            "started_at": start.isoformat() if start else None,
+            "finished_at": end.isoformat() if end else None,
+            "duration_ms": self.duration_ms,
+        }
+
+    def _fields(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> "AnyHostResult":
+        started, duration = fields.pop("started_at", None), fields.pop("duration_ms", None)
+        fields.pop("finished_at", None)  # started_at + duration_ms
+        try:
+            result: AnyHostResult = cls(**fields)  # type: ignore[assignment]
+        except TypeError as exc:
+            raise TypeError(f"invalid {cls.__name__} fields: {exc}") from None
+        if started is not None and duration is not None:
+            start = datetime.fromisoformat(started) if isinstance(started, str) else started
+            result.set_timing((start - _EPOCH) // timedelta(microseconds=1) * 1000, round(duration * 1000) * 1000)
+        return result
+
+    def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """This result in the normalized (``{"status": ...}``) or raw (``{"Passed": ...}``) shape."""
+        if raw:
+            return {self.variant: self._fields()}
+        return {"status": self.status, **self._fields()}
+
+
 @dataclass(kw_only=True, slots=True)
-class TaskSuccessResult:
+class TaskSuccessResult(HostTaskResult):
     """The task completed for this host.
 
     ``result`` is the payload, ``changed``/``diff`` describe a change made on the device.
@@ -58,9 +170,11 @@ class TaskSuccessResult:
     diff: str | None = None
     summary: str | None = None
     warnings: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)  # strings or task.TaskMessage
     metadata: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
+    started_at_ns: int | None = field(default=None, compare=False)
+    duration_ns: int | None = field(default=None, compare=False)
 
     def _fields(self) -> dict[str, Any]:
         return _clean(
@@ -71,14 +185,15 @@ class TaskSuccessResult:
                 "diff": self.diff,
                 "metadata": self.metadata,
                 "warnings": self.warnings,
-                "messages": self.messages,
+                "messages": _messages(self.messages),
                 "attempts": self.attempts if self.attempts != 1 else None,
+                **self._timing(),
             }
         )
 
 
 @dataclass(kw_only=True, slots=True)
-class TaskFailureResult:
+class TaskFailureResult(HostTaskResult):
     """The task ran and the host failed; ``kind`` classifies why."""
 
     status: ClassVar[str] = "failed"
@@ -89,8 +204,10 @@ class TaskFailureResult:
     retryable: bool = False
     details: Any = None
     warnings: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)  # strings or task.TaskMessage
     attempts: int = 1
+    started_at_ns: int | None = field(default=None, compare=False)
+    duration_ns: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, TaskFailureKind):
@@ -103,8 +220,9 @@ class TaskFailureResult:
                 {
                     "details": self.details,
                     "warnings": self.warnings,
-                    "messages": self.messages,
+                    "messages": _messages(self.messages),
                     "attempts": self.attempts if self.attempts != 1 else None,
+                    **self._timing(),
                 }
             )
         )
@@ -112,7 +230,7 @@ class TaskFailureResult:
 
 
 @dataclass(kw_only=True, slots=True)
-class TaskSkipResult:
+class TaskSkipResult(HostTaskResult):
     """The task intentionally did not apply to this host."""
 
     status: ClassVar[str] = "skipped"
@@ -121,20 +239,26 @@ class TaskSkipResult:
     reason: str = ""
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
+    started_at_ns: int | None = field(default=None, compare=False)
+    duration_ns: int | None = field(default=None, compare=False)
 
     def _fields(self) -> dict[str, Any]:
-        return {"reason": self.reason, **_clean({"message": self.message, "warnings": self.warnings})}
+        return {
+            "reason": self.reason,
+            **_clean({"message": self.message, "warnings": self.warnings, **self._timing()}),
+        }
 
 
-HostTaskResult = Union[TaskSuccessResult, TaskFailureResult, TaskSkipResult]
+#: Any one host result (for annotations; ``HostTaskResult`` is their common base class).
+AnyHostResult = Union[TaskSuccessResult, TaskFailureResult, TaskSkipResult]
 RESULT_TYPES = (TaskSuccessResult, TaskFailureResult, TaskSkipResult)
+_BY_STATUS: dict[str, type[HostTaskResult]] = {k.status: k for k in RESULT_TYPES}
+_BY_VARIANT: dict[str, type[HostTaskResult]] = {k.variant: k for k in RESULT_TYPES}
 
 
-def host_result_to_dict(result: HostTaskResult, raw: bool = False) -> dict[str, Any]:
+def host_result_to_dict(result: AnyHostResult, raw: bool = False) -> dict[str, Any]:
     """One host result in the normalized (``{"status": ...}``) or raw (``{"Passed": ...}``) shape."""
-    if raw:
-        return {result.variant: result._fields()}
-    return {"status": result.status, **result._fields()}
+    return result.to_dict(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +284,29 @@ class HostSummary:
 
 @dataclass(frozen=True, slots=True)
 class TaskSummary:
-    """Recursive counts over a task tree: ``hosts`` sums every host result of every node."""
+    """Recursive counts over a task tree: ``hosts`` sums every host result of every node.
+
+    ``started_at``/``finished_at`` span the tree's timed host results (first start, last
+    end) and ``duration_ms`` is that span: how long the task took across all its hosts.
+    ``None`` when no result was timed (e.g. no host was selected).
+    """
 
     task_name: str
     tasks: int
     hosts: HostSummary
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at) / timedelta(milliseconds=1)
 
     def __str__(self) -> str:
-        return f"{self.task_name}: tasks={self.tasks} {self.hosts}"
+        text = f"{self.task_name}: tasks={self.tasks} {self.hosts}"
+        duration = self.duration_ms
+        return text if duration is None else f"{text} duration_ms={duration:.1f}"
 
 
 class TaskResults:
@@ -179,11 +318,11 @@ class TaskResults:
     def __init__(
         self,
         task_name: str,
-        hosts: dict[str, HostTaskResult] | None = None,
+        hosts: dict[str, AnyHostResult] | None = None,
         sub_tasks: dict[str, "TaskResults"] | None = None,
     ) -> None:
         self.task_name = task_name
-        self.hosts: dict[str, HostTaskResult] = hosts if hosts is not None else {}
+        self.hosts: dict[str, AnyHostResult] = hosts if hosts is not None else {}
         self.sub_tasks: dict[str, TaskResults] = sub_tasks if sub_tasks is not None else {}
 
     # -- building -----------------------------------------------------------------------
@@ -206,7 +345,7 @@ class TaskResults:
         return self
 
     # -- reading ------------------------------------------------------------------------
-    def __getitem__(self, host_id: str) -> HostTaskResult:
+    def __getitem__(self, host_id: str) -> AnyHostResult:
         return self.hosts[host_id]
 
     def __contains__(self, host_id: object) -> bool:
@@ -249,14 +388,28 @@ class TaskResults:
         return HostSummary(**counts)
 
     def task_summary(self) -> TaskSummary:
-        """Recursive counts over this task and all its sub-tasks."""
+        """Recursive counts over this task and all its sub-tasks, and the time they spanned."""
         tasks = 1
         hosts = self.host_summary()
+        first = last = None
+        for result in self.hosts.values():
+            if result.started_at_ns is not None and result.duration_ns is not None:
+                # microseconds, rounded exactly as each result's started_at/finished_at
+                start_us = result.started_at_ns // 1000
+                end_us = start_us + result.duration_ns // 1000
+                first = start_us if first is None else min(first, start_us)
+                last = end_us if last is None else max(last, end_us)
+        started = _EPOCH + timedelta(microseconds=first) if first is not None else None
+        finished = _EPOCH + timedelta(microseconds=last) if last is not None else None
         for child in self.sub_tasks.values():
             summary = child.task_summary()
             tasks += summary.tasks
             hosts = hosts + summary.hosts
-        return TaskSummary(self.task_name, tasks, hosts)
+            if summary.started_at is not None and (started is None or summary.started_at < started):
+                started = summary.started_at
+            if summary.finished_at is not None and (finished is None or summary.finished_at > finished):
+                finished = summary.finished_at
+        return TaskSummary(self.task_name, tasks, hosts, started, finished)
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
         """The tree as plain data: normalized (default) or raw (variant-shaped)."""
@@ -278,10 +431,10 @@ class TaskResults:
             return NotImplemented
         return self.to_dict(raw=True) == other.to_dict(raw=True)
 
-    def __getstate__(self) -> tuple[str, dict[str, HostTaskResult], dict[str, "TaskResults"]]:
+    def __getstate__(self) -> tuple[str, dict[str, AnyHostResult], dict[str, "TaskResults"]]:
         return (self.task_name, self.hosts, self.sub_tasks)
 
-    def __setstate__(self, state: tuple[str, dict[str, HostTaskResult], dict[str, "TaskResults"]]) -> None:
+    def __setstate__(self, state: tuple[str, dict[str, AnyHostResult], dict[str, "TaskResults"]]) -> None:
         self.task_name, self.hosts, self.sub_tasks = state
 
 

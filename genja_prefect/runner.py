@@ -37,7 +37,12 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class RunnerPluginProtocol(Protocol):
-    """What the engine calls on a runner plugin."""
+    """What the engine calls on a runner plugin.
+
+    genja-py's ``RunnerPluginProtocol`` has the same ``run_task`` (its earlier releases call it
+    ``run``) with ``name()`` and ``group()`` methods; ``PluginManager.register_plugin`` accepts
+    such an object too (:mod:`genja_prefect.protocol_plugins`).
+    """
 
     name: ClassVar[str]
 

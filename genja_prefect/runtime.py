@@ -24,7 +24,7 @@ from genja_prefect.errors import InventoryError, PluginError
 from genja_prefect.inventory import Inventory
 from genja_prefect.plugins import PluginManager, default_plugin_manager
 from genja_prefect.results import RunResults, TaskResults
-from genja_prefect.selection import check_filter_keys, compile_filter, describe, has_key, key_matches
+from genja_prefect.selection import check_filter_keys, compile_filter, describe, key_filter, key_value_filter
 from genja_prefect.settings import Settings
 from genja_prefect.task import Host
 
@@ -157,6 +157,32 @@ class Genja:
         settings = Settings.from_dict(data, source=self.settings.source, base_dir=self.settings.base_dir, env={})
         return self._derive(settings=settings)
 
+    @staticmethod
+    def builder(
+        hosts: Mapping[str, Any],
+        settings: Settings | Mapping[str, Any] | None = None,
+        plugin_manager: PluginManager | None = None,
+    ) -> "GenjaBuilder":
+        """genja-py's builder: ``Genja.builder(hosts).with_plugin(p).with_runner("serial").build()``."""
+        return GenjaBuilder(hosts, settings, plugin_manager)
+
+    # -- the inventory, as plain data ---------------------------------------------------
+    def iter_inventory_hosts(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(host id, resolved host)`` for every inventory host, in inventory order.
+
+        The whole inventory, like ``inventory()``; :meth:`iter_selected_hosts` gives the selection.
+        """
+        inventory = self.inventory
+        return [(h, inventory.resolved_host(h)) for h in inventory.host_ids()]
+
+    def iter_selected_hosts(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(host id, resolved host)`` for the selected hosts, in inventory order."""
+        return [(h, self.inventory.resolved_host(h)) for h in self.host_ids()]
+
+    def hosts_raw(self) -> dict[str, dict[str, Any]]:
+        """Every host as written, before group and default inheritance (secrets masked)."""
+        return {h: self.inventory.raw_host(h) for h in self.inventory.host_ids()}
+
     # -- selection ----------------------------------------------------------------------
     def host_views(self) -> dict[str, Host]:
         """Every inventory host's view (id -> :class:`Host`), selected or not; built once."""
@@ -198,12 +224,27 @@ class Genja:
         return self._select(tuple(h for h in self.host_ids() if predicate(views[h])), description)
 
     def filter_by_key(self, key: str) -> "Genja":
-        """Keep hosts that set ``key`` (an attribute or a data key)."""
-        return self.filter_hosts(lambda h: has_key(h, key))
+        """Keep hosts where ``key`` exists, as genja-py does.
 
-    def filter_by_key_value(self, key: str, pattern: Any) -> "Genja":
-        """Keep hosts whose ``key`` matches ``pattern`` (glob for strings, equality otherwise)."""
-        return self.filter_hosts(lambda h: key_matches(h, key, pattern))
+        ``key`` is a plain key, found at any depth of the host's fixed fields and ``data``
+        (``"role"`` finds ``data.site.role``), or a dot path matched from the root or from any
+        nested mapping (``"data.site.name"``, ``"site.name"``); ``__`` separators work too.
+        """
+        return self._select_where(key_filter(key), f"{key} exists")
+
+    def filter_by_key_value(self, key: str, value_pattern: Any) -> "Genja":
+        """Keep hosts where ``key`` (as in :meth:`filter_by_key`) has a value matching the
+        regular expression ``value_pattern``, searched anywhere in the value (``"core"``
+        matches ``core-2``, ``"^core$"`` only ``core``), as genja-py does.
+
+        Raises :class:`~genja_prefect.selection.FilterError` (a ``ValueError``) for an
+        invalid regular expression.
+        """
+        return self._select_where(key_value_filter(key, value_pattern), f"{key}~{value_pattern}")
+
+    def _select_where(self, predicate: Callable[[Host], bool], description: str) -> "Genja":
+        views = self.host_views()
+        return self._select(tuple(h for h in self.host_ids() if predicate(views[h])), description)
 
     # -- running ------------------------------------------------------------------------
     def run_task(self, task: Any, max_depth: int | None = None) -> TaskResults:
@@ -247,6 +288,60 @@ class Genja:
 
     def __repr__(self) -> str:
         return f"Genja(hosts={self.host_count()}, runner={self.settings.runner.plugin!r})"
+
+
+class GenjaBuilder:
+    """Builds a :class:`Genja` step by step (genja-py's ``GenjaBuilder``).
+
+    Example::
+
+        genja = (
+            Genja.builder({"r1": {"hostname": "10.0.0.1", "platform": "ios"}})
+            .with_plugin(SshPlugin())
+            .with_runner("serial")
+            .build()
+        )
+
+    ``with_plugin`` registers on a copy of the plugin manager given to ``builder`` (or a new
+    default one), so building never changes a manager the caller shares elsewhere.
+    """
+
+    def __init__(
+        self,
+        hosts: Mapping[str, Any],
+        settings: Settings | Mapping[str, Any] | None = None,
+        plugin_manager: PluginManager | None = None,
+    ) -> None:
+        self._hosts = hosts
+        self._settings = settings
+        self._manager = plugin_manager
+        self._plugins: list[Any] = []
+        self._runner: str | None = None
+
+    def with_plugin(self, plugin: Any) -> "GenjaBuilder":
+        """Register ``plugin`` (any kind) on the runtime's plugin manager."""
+        self._plugins.append(plugin)
+        return self
+
+    def with_plugin_manager(self, plugin_manager: PluginManager) -> "GenjaBuilder":
+        """Use ``plugin_manager`` (plugins added with :meth:`with_plugin` are added to a copy)."""
+        self._manager = plugin_manager
+        return self
+
+    def with_runner(self, runner: str) -> "GenjaBuilder":
+        """Use runner plugin ``runner`` (checked when :meth:`build` runs)."""
+        self._runner = runner
+        return self
+
+    def build(self) -> Genja:
+        """The runtime: hosts, settings, plugins and runner as given."""
+        manager = self._manager
+        if self._plugins:
+            manager = (manager or default_plugin_manager()).copy()
+            for plugin in self._plugins:
+                manager.register_plugin(plugin)
+        genja = Genja.from_hosts(self._hosts, settings=self._settings, plugin_manager=manager)
+        return genja.with_runner(self._runner) if self._runner is not None else genja
 
 
 def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:

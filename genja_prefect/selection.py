@@ -6,15 +6,23 @@ name is a host attribute (``id``/``name``, ``hostname``, ``port``, ``username``,
 names look inside nested mappings. Operators: ``eq`` (default), ``ne``, ``contains``, ``in``,
 ``any``, ``all``, ``startswith``, ``endswith``, ``gt``, ``ge``, ``lt``, ``le``, ``exists``.
 All keywords must match.
+
+genja-py's two key filters (``filter_by_key``, ``filter_by_key_value``) follow genja-py's own
+rules instead (see :func:`key_filter` and :func:`key_value_filter`): the host is seen as one
+document of its fixed fields (``hostname``, ``port``, ``username``, ``platform``, ``groups``)
+and its merged ``data``; a plain key matches at any depth, a dot path from the root or from
+any nested mapping, lists are looked through, and values are matched with a regular
+expression (``re.search``).
 """
 
 from __future__ import annotations
 
-import fnmatch
+import json
+import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from genja_prefect.errors import FilterError
+from genja_prefect.errors import FilterError as FilterError  # defined there, importable from here
 from genja_prefect.task import Host
 
 _ATTRIBUTES = {"id", "name", "hostname", "port", "username", "platform", "groups"}
@@ -110,36 +118,105 @@ def check_filter_keys(hosts: Collection[Host], criteria: Mapping[str, Any]) -> N
         first = parts[0]
         if first in _ATTRIBUTES and len(parts) > 1:
             raise FilterError(
-                f"unknown operator '{parts[1]}' in '{key}' (operators: {', '.join(OPERATORS)})", key=key
+                f"filter: unknown operator '{parts[1]}' in '{key}' (operators: {', '.join(OPERATORS)})", key=key
             )
         if first in _ATTRIBUTES or first == "data" or first in data_keys:
             continue
         raise FilterError(
-            f"unknown key '{key}': '{first}' is neither a host attribute ({', '.join(attributes)}) nor a data key of "
+            f"filter: unknown key '{key}': '{first}' is neither a host attribute ({', '.join(attributes)}) nor a data key of "
             f"any host ({', '.join(sorted(data_keys)) or 'none'}); check the spelling, or write "
             f"data__{first} for a data key no host has yet",
             key=key,
         )
 
 
-def has_key(host: Host, key: str) -> bool:
-    """True when the host has ``key`` as a set attribute or a data key (``a__b`` for nested)."""
-    value = lookup(host, key.split("__"))
-    return value is not _MISSING and value is not None
-
-
-def key_matches(host: Host, key: str, pattern: Any) -> bool:
-    """True when the value at ``key`` matches: a glob pattern for strings, equality otherwise."""
-    value = lookup(host, key.split("__"))
-    if value is _MISSING:
-        return False
-    if isinstance(pattern, str):
-        if isinstance(value, (list, tuple, set)):
-            return any(fnmatch.fnmatchcase(str(v), pattern) for v in value)
-        return fnmatch.fnmatchcase(str(value), pattern)
-    return bool(value == pattern)
-
-
 def describe(criteria: Mapping[str, Any]) -> str:
     """A keyword filter in one line, as run names show it: ``platform=ios groups__contains=core``."""
     return " ".join(f"{key}={value}" for key, value in criteria.items())
+
+
+def _host_document(host: Host) -> dict[str, Any]:
+    """The host as genja-py's filters see it: set fixed fields and the merged data."""
+    doc: dict[str, Any] = {"hostname": host.hostname}
+    for name in ("port", "username", "platform"):
+        value = getattr(host, name)
+        if value is not None:
+            doc[name] = value
+    if host.groups:
+        doc["groups"] = list(host.groups)
+    doc["data"] = host.data
+    return doc
+
+
+def _key_path(key: str) -> list[str]:
+    # genja-py separates levels with dots; this project's keyword filters with "__".
+    separator = "." if "." in key or "__" not in key else "__"
+    return [part for part in key.split(separator) if part]
+
+
+def _text(value: Any) -> str:
+    """A value as the text a pattern is matched against (genja-py's rules: JSON for
+    null, booleans, lists and mappings; numbers and strings as written)."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, list, tuple, Mapping)):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return str(value)
+
+
+def _values_at(value: Any, path: list[str]) -> list[Any]:
+    """Values at ``path`` followed from ``value`` (through lists on the way), or [] if it is
+    absent. The value at the end is whole: a list is matched as its JSON text, as genja-py does."""
+    if not path:
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for item in value for v in _values_at(item, path)]
+    if isinstance(value, Mapping) and path[0] in value:
+        return _values_at(value[path[0]], path[1:])
+    return []
+
+
+def _find(value: Any, path: list[str], test: Callable[[Any], bool]) -> bool:
+    """True when ``path`` leads from ``value`` or from any value nested in it to a value
+    that passes ``test`` (a one-name path is a key at any depth)."""
+    if isinstance(value, Mapping):
+        if path[0] in value and any(test(v) for v in _values_at(value[path[0]], path[1:])):
+            return True
+        return any(_find(v, path, test) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_find(v, path, test) for v in value)
+    return False
+
+
+def key_filter(key: str) -> Callable[[Host], bool]:
+    """genja-py's ``filter_by_key``: hosts where ``key`` exists (plain key at any depth, or a
+    dot path from the root or from any nested mapping; ``__`` separators work too)."""
+    path = _key_path(key)
+    if not path:
+        return lambda host: False
+    return lambda host: _find(_host_document(host), path, lambda v: True)
+
+
+def key_value_filter(key: str, value_pattern: Any) -> Callable[[Host], bool]:
+    """genja-py's ``filter_by_key_value``: hosts where ``key`` (as in :func:`key_filter`) has a
+    value matching ``value_pattern``, a regular expression searched anywhere in the value's
+    text (``"core"`` matches ``core-2``; anchor it, ``"^core$"``, for the whole value).
+
+    Raises :class:`FilterError` for an invalid regular expression. A non-string pattern
+    matches values equal to it (``22`` matches port 22).
+    """
+    if isinstance(value_pattern, str):
+        try:
+            regex = re.compile(value_pattern)
+        except re.error as exc:
+            raise FilterError(
+                f"filter_by_key_value({key!r}, {value_pattern!r}): invalid value regex: {exc}; "
+                f"escape special characters (re.escape) to match them literally"
+            ) from None
+    else:
+        regex = re.compile(f"^{re.escape(_text(value_pattern))}$")
+    path = _key_path(key)
+    if not path:
+        return lambda host: False
+    search = regex.search
+    return lambda host: _find(_host_document(host), path, lambda v: search(_text(v)) is not None)

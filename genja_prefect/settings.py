@@ -1,6 +1,6 @@
 """Settings: ``settings.yaml`` (YAML or JSON) as pydantic models.
 
-Sections: ``core``, ``inventory``, ``runner``, ``logging`` and ``prefect``. Unknown keys are
+Sections: ``core``, ``inventory``, ``ssh``, ``runner``, ``logging`` and ``prefect``. Unknown keys are
 errors. Environment variables ``GENJA_PREFECT_<SECTION>__<KEY>`` (nested keys joined by
 ``__``) override the file, e.g. ``GENJA_PREFECT_RUNNER__WORKER_COUNT=50``; their values are
 read as YAML scalars (``50`` is a number, ``true`` a boolean).
@@ -44,6 +44,19 @@ class CoreConfig(_Section):
     raise_on_error: bool = False
 
 
+class OptionsConfig(_Section):
+    """The file inventory plugin's ``inventory.options`` (genja-py's ``OptionsConfig``).
+
+    ``InventoryConfig(options=OptionsConfig(hosts_file="hosts.yaml"))`` works as in genja-py;
+    the options are kept as a plain mapping (``settings.inventory.options["hosts_file"]``)
+    because other inventory plugins take other options.
+    """
+
+    hosts_file: str | None = None
+    groups_file: str | None = None
+    defaults_file: str | None = None
+
+
 class InventoryConfig(_Section):
     """``inventory``: which inventory plugin loads the hosts, and how to transform them."""
 
@@ -51,6 +64,40 @@ class InventoryConfig(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
     transform_function: str | None = None
     transform_function_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_config(cls, value: Any) -> Any:
+        if isinstance(value, OptionsConfig):
+            return value.model_dump(exclude_none=True)
+        return value
+
+
+class SSHConfig(_Section):
+    """``ssh``: SSH client settings (genja-py's ``SSHConfig``).
+
+    ``config_file`` is an OpenSSH client config file, relative to the settings file; it is
+    checked when settings are loaded (:meth:`validate`). Connection plugins that read an SSH
+    config take it per host (e.g. the ncclient plugin's ``ssh_config_file`` extra).
+    """
+
+    config_file: str | None = None
+
+    def validate(self, base_dir: Path | None = None) -> None:  # type: ignore[override]
+        """Raise :class:`SettingsError` if ``config_file`` is set but not a readable file."""
+        path = self.path(base_dir)
+        if path is not None and not path.is_file():
+            raise SettingsError(
+                f"SSH config file {str(path)!r} does not exist or is not a file",
+                key="ssh.config_file",
+            )
+
+    def path(self, base_dir: Path | None = None) -> Path | None:
+        """``config_file`` resolved against ``base_dir`` (``~`` expanded), or ``None``."""
+        if self.config_file is None:
+            return None
+        path = Path(self.config_file).expanduser()
+        return path if path.is_absolute() or base_dir is None else base_dir / path
 
 
 class RetryConfig(_Section):
@@ -180,6 +227,7 @@ class Settings(_Section):
 
     core: CoreConfig = Field(default_factory=CoreConfig)
     inventory: InventoryConfig = Field(default_factory=InventoryConfig)
+    ssh: SSHConfig = Field(default_factory=SSHConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     prefect: PrefectConfig = Field(default_factory=PrefectConfig)
@@ -227,6 +275,10 @@ class Settings(_Section):
             ) from None
         settings.base_dir = base_dir or Path.cwd()
         settings.source = source
+        try:
+            settings.ssh.validate(settings.base_dir)
+        except SettingsError as exc:
+            raise SettingsError(exc.reason, source=source, key=exc.key) from None
         return settings
 
 

@@ -23,7 +23,9 @@ import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from datetime import datetime
+from enum import Enum
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from genja_prefect.errors import TaskDefinitionError
 from genja_prefect.results import (
@@ -34,10 +36,13 @@ from genja_prefect.results import (
 )
 
 __all__ = [
+    "GenjaTaskProtocol",
     "Host",
     "TaskFailureKind",
     "TaskFailureResult",
     "TaskInfo",
+    "TaskMessage",
+    "TaskMessageLevel",
     "TaskRuntimeContext",
     "TaskSkipResult",
     "TaskSpec",
@@ -164,6 +169,61 @@ class TaskRuntimeContext:
         return self._connector.get(
             plugin_name, connection_type, connection_library, capabilities, fallback_to_default
         )
+
+
+class TaskMessageLevel(str, Enum):
+    """Severity of a :class:`TaskMessage`."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    DEBUG = "debug"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMessage:
+    """A structured message on a host result (``messages=[TaskMessage(...)]``).
+
+    ``level`` is a :class:`TaskMessageLevel` (or its value), ``text`` the human-readable
+    message, ``code`` an optional machine-readable code, ``timestamp`` when it happened.
+    In the result JSON it is ``{"level": ..., "text": ..., "code": ..., "timestamp": ...}``.
+    """
+
+    level: TaskMessageLevel
+    text: str
+    code: str | None = None
+    timestamp: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, TaskMessageLevel):
+            object.__setattr__(self, "level", TaskMessageLevel(self.level))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level.value,
+            "text": self.text,
+            "code": self.code,
+            "timestamp": self.timestamp.isoformat() if self.timestamp is not None else None,
+        }
+
+
+@runtime_checkable
+class GenjaTaskProtocol(Protocol):
+    """What a task class looks like once ``@task`` decorated it (for annotations).
+
+    ``__genja_task__`` is the :class:`TaskSpec` the decorator records (genja-py calls it
+    ``__genja_task_info__``); ``start`` is the body. An async task defines ``start_async``
+    instead, which a Protocol cannot express as an alternative: annotate those with ``type``.
+    """
+
+    __genja_task__: ClassVar[TaskSpec]
+
+    def start(
+        self, task: TaskInfo, host: Host, context: TaskRuntimeContext
+    ) -> TaskSuccessResult | TaskFailureResult | TaskSkipResult: ...
 
 
 _T = TypeVar("_T", bound=type)

@@ -165,7 +165,7 @@ def test_table_rows_failed_first_then_skipped_then_passed_with_links_and_a_summa
     table = prefect_rest.artifacts("genja-mixed", sub["id"])[0]
     raw = table["data"] if isinstance(table["data"], list) else __import__("json").loads(table["data"])
     assert [r["status"] for r in raw] == ["failed", "skipped", "passed", "passed", "passed"]
-    assert list(raw[0]) == ["host", "status", "failure_kind", "summary", "changed"]
+    assert list(raw[0]) == ["host", "status", "failure_kind", "summary", "changed", "duration_ms"]
     run_ids = {r["name"].split("@")[1]: r["id"] for r in _final_task_runs(sub["id"], 5)}
     assert raw[0]["host"] == f"[r1](/runs/task-run/{run_ids['r1']})"
 

@@ -66,6 +66,9 @@ def test_tasks_page(lab_folder: Path) -> None:
     printed = run_page("tasks", ns)
     shown = json.loads(printed["tasks_05_run"])
     assert shown["task_name"] == "collect_facts"
+    # the page's fields, plus the host's timing (genja-prefect, issue 16: "fields such as")
+    timing = {k: shown["hosts"]["router1"].pop(k) for k in ("started_at", "finished_at", "duration_ms")}
+    assert timing["duration_ms"] >= 0 and timing["started_at"] <= timing["finished_at"]
     assert shown["hosts"]["router1"] == {
         "status": "passed",
         "summary": "collected facts from 10.0.0.1",

@@ -9,6 +9,7 @@ flow                     genja task(s)                     what it does
                          :class:`VerifyConfig`             and read back
 ``netconf_get_config``   :class:`NetconfGetConfig`         NETCONF <get-config>
 ``netconf_edit_config``  :class:`NetconfEditConfig`        NETCONF <edit-config> (candidate + commit)
+``run_commands``         :class:`RunCommands`              show commands per platform, parsed (TextFSM)
 =======================  ================================  ==========================================
 
 Every flow takes ``settings`` (the path of settings.yaml, never a secret), ``filter`` (a keyword
@@ -18,75 +19,132 @@ and returns the result tree as a dict. Example::
     from genja_prefect_flows import collect_facts
 
     tree = collect_facts(settings="lab/settings.yaml", filter={"platform": "eos"})
+
+Every job needs the ``devices`` extra (scrapli, ncclient, ntc-templates, lxml). This package
+imports its modules on first use, so that a base install can still list the jobs and say what
+to install: :func:`load_job` raises :class:`MissingExtraError` ("install
+genja-prefect[devices] to run collect_facts") instead of an ImportError from deep inside.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
-from genja_prefect_flows.backup import BackupConfig, atomic_write, backup_configs_job, backup_path
-from genja_prefect_flows.common import FlowParameterError, build_runtime
-from genja_prefect_flows.deploy import DeployConfig, VerifyConfig, deploy_config_job
-from genja_prefect_flows.facts import CollectFacts, collect_facts_job
-from genja_prefect_flows.gitrepo import BackupGitError, commit_backups
-from genja_prefect_flows.jobs import JOB_SPECS, JobSpec
-from genja_prefect_flows.netconf import (
-    NetconfEditConfig,
-    NetconfGetConfig,
-    NetconfXmlError,
-    netconf_edit_config_job,
-    netconf_get_config_job,
-)
-from genja_prefect_flows.templates import ConfigTemplate, TemplateError, TemplateNotFoundError
+import importlib
+from typing import Any
 
-if TYPE_CHECKING:
-    from genja_prefect_flows.backup import backup_configs
-    from genja_prefect_flows.deploy import deploy_config
-    from genja_prefect_flows.facts import collect_facts
-    from genja_prefect_flows.netconf import netconf_edit_config, netconf_get_config
+#: The extra every ready-made job needs.
+JOB_EXTRA = "devices"
+
+#: job name -> (module, flow function); the names ``genja-prefect run JOB`` knows.
+JOB_MODULES: dict[str, tuple[str, str]] = {
+    "collect_facts": ("genja_prefect_flows.facts", "collect_facts"),
+    "backup_configs": ("genja_prefect_flows.backup", "backup_configs"),
+    "deploy_config": ("genja_prefect_flows.deploy", "deploy_config"),
+    "netconf_get_config": ("genja_prefect_flows.netconf", "netconf_get_config"),
+    "netconf_edit_config": ("genja_prefect_flows.netconf", "netconf_edit_config"),
+    "run_commands": ("genja_prefect_flows.commands", "run_commands"),
+}
+
+# public name -> module defining it (imported on first access: PEP 562)
+_EXPORTS: dict[str, str] = {
+    "BackupConfig": "backup",
+    "atomic_write": "backup",
+    "backup_configs": "backup",
+    "backup_path": "backup",
+    "FlowParameterError": "common",
+    "build_runtime": "common",
+    "DeployConfig": "deploy",
+    "VerifyConfig": "deploy",
+    "deploy_config": "deploy",
+    "CollectFacts": "facts",
+    "collect_facts": "facts",
+    "BackupGitError": "gitrepo",
+    "commit_backups": "gitrepo",
+    "NetconfEditConfig": "netconf",
+    "NetconfGetConfig": "netconf",
+    "NetconfXmlError": "netconf",
+    "netconf_edit_config": "netconf",
+    "netconf_get_config": "netconf",
+    "RunCommands": "commands",
+    "run_commands": "commands",
+    "ConfigTemplate": "templates",
+    "JOB_SPECS": "jobs",
+    "JobSpec": "jobs",
+    "backup_configs_job": "backup",
+    "collect_facts_job": "facts",
+    "deploy_config_job": "deploy",
+    "netconf_edit_config_job": "netconf",
+    "netconf_get_config_job": "netconf",
+    "run_commands_job": "commands",
+    "TemplateError": "templates",
+    "TemplateNotFoundError": "templates",
+}
+
+
+class MissingExtraError(ImportError):
+    """A ready-made job's dependencies are not installed; the message names the extra."""
+
+
+class UnknownJobError(LookupError):
+    """No ready-made job of that name; the message lists the jobs."""
+
+
+def load_job(name: str) -> Any:
+    """The flow of job ``name``.
+
+    Raises :class:`UnknownJobError` for a name that is no job and :class:`MissingExtraError`
+    ("install genja-prefect[devices] to run collect_facts (missing Python package 'scrapli')")
+    when the job's extra is not installed.
+    """
+    if name not in JOB_MODULES:
+        raise UnknownJobError(f"unknown job '{name}' (ready-made jobs: {', '.join(sorted(JOB_MODULES))})")
+    module_name, attribute = JOB_MODULES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("genja_prefect_flows", "genja_prefect"):
+            raise  # our own module missing is a packaging bug, not a missing extra
+        raise MissingExtraError(
+            f"install genja-prefect[{JOB_EXTRA}] to run {name} (missing Python package {exc.name!r})"
+        ) from exc
+    return getattr(module, attribute)
+
+
+def available_jobs() -> dict[str, Any]:
+    """The jobs whose dependencies are installed, by job name."""
+    jobs = {}
+    for name in JOB_MODULES:
+        try:
+            jobs[name] = load_job(name)
+        except MissingExtraError:
+            continue
+    return jobs
 
 
 def __getattr__(name: str) -> Any:
-    # The flows, and the JOBS / FLOWS tables of them, are made on first use: they import
-    # Prefect, which a run without it (``genja-prefect run JOB --no-prefect``) never needs.
-    if name in JOB_SPECS:
-        return JOB_SPECS[name].flow()
-    if name == "JOBS":
-        #: The flows by job name, as ``genja-prefect run JOB`` knows them.
-        return {job: spec.flow() for job, spec in JOB_SPECS.items()}
-    if name == "FLOWS":
-        #: The flows by Prefect flow name, for deployments and ``flow.serve()``.
-        return {spec.flow_name: spec.flow() for spec in JOB_SPECS.values()}
-    raise AttributeError(f"module 'genja_prefect_flows' has no attribute {name!r}")
+    if name == "JOBS":  # the flows by job name, as ``genja-prefect run JOB`` knows them
+        return {job: load_job(job) for job in JOB_MODULES}
+    if name == "FLOWS":  # the flows by Prefect flow name, for deployments and ``flow.serve()``
+        return {job.replace("_", "-"): load_job(job) for job in JOB_MODULES}
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'genja_prefect_flows' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"genja_prefect_flows.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS, "JOBS", "FLOWS"])
 
 
 __all__ = [
     "FLOWS",
     "JOBS",
-    "BackupConfig",
-    "BackupGitError",
-    "CollectFacts",
-    "ConfigTemplate",
-    "DeployConfig",
-    "FlowParameterError",
-    "JOB_SPECS",
-    "JobSpec",
-    "NetconfEditConfig",
-    "NetconfGetConfig",
-    "NetconfXmlError",
-    "TemplateError",
-    "TemplateNotFoundError",
-    "VerifyConfig",
-    "atomic_write",
-    "backup_configs",
-    "backup_configs_job",
-    "backup_path",
-    "build_runtime",
-    "collect_facts",
-    "collect_facts_job",
-    "commit_backups",
-    "deploy_config",
-    "deploy_config_job",
-    "netconf_edit_config",
-    "netconf_edit_config_job",
-    "netconf_get_config",
-    "netconf_get_config_job",
+    "JOB_EXTRA",
+    "JOB_MODULES",
+    "MissingExtraError",
+    "UnknownJobError",
+    "available_jobs",
+    "load_job",
+    *sorted(_EXPORTS),
 ]

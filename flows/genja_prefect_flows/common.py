@@ -22,6 +22,7 @@ from typing import Any
 from genja_prefect.errors import GenjaError
 from genja_prefect import Genja
 from genja_prefect.connection import CommandError
+from genja_prefect.masking import mask_secrets, mask_tree
 from genja_prefect.results import RunResults, TaskResults
 
 __all__ = [
@@ -91,6 +92,22 @@ def _require_connection_plugins(genja: Genja, names: Sequence[str]) -> None:
         raise FlowSetupError(f"connection plugin {name!r} is not available on {socket.gethostname()}{why}: {fix}")
 
 
+def _inventory_block(settings: str | os.PathLike[str]) -> Genja | None:
+    """The runtime of a ``GenjaInventory`` block when ``settings`` is ``genja-inventory/NAME``."""
+    if not os.fspath(settings).startswith("genja-inventory/"):
+        return None  # a settings file: no Prefect import (a --no-prefect run never needs it)
+    from genja_prefect.prefect.blocks import GenjaInventory, inventory_block_name
+
+    name = inventory_block_name(settings)
+    if name is None:
+        return None
+    try:
+        block = GenjaInventory.load(name, _sync=True)  # type: ignore[call-arg]
+    except ValueError as exc:  # Prefect: "Unable to find block document named ..."
+        raise FlowParameterError(f"settings: no GenjaInventory block named {name!r} ({exc})") from None
+    return block.runtime()  # type: ignore[no-any-return]
+
+
 def build_runtime(
     settings: str | os.PathLike[str],
     filter: Mapping[str, Any] | None = None,  # noqa: A002 - the flows' public parameter name
@@ -103,6 +120,8 @@ def build_runtime(
 ) -> Genja:
     """A :class:`Genja` runtime from a settings path and the flows' common parameters.
 
+    ``settings`` may also name a :class:`~genja_prefect.prefect.blocks.GenjaInventory` block
+    as ``genja-inventory/NAME`` (when no file of that name exists).
     ``filter`` is a keyword filter (``{"platform": "ios"}``, ``{"data__role": "edge"}``);
     ``workers`` sets ``runner.worker_count``; ``runner`` picks the runner plugin by name.
     ``job`` names the ready-made job: its Prefect flow run is named after it and the selection
@@ -113,13 +132,14 @@ def build_runtime(
     """
     if not isinstance(settings, (str, os.PathLike)) or not str(settings):
         raise FlowParameterError(f"settings: expected the path of a settings.yaml file, got {settings!r}")
-    if not os.path.isfile(settings):
+    block = _inventory_block(settings)
+    if block is None and not os.path.isfile(settings):
         raise FlowParameterError(
             f"settings: no settings file at {os.fspath(settings)!r} (working directory {os.getcwd()!r})"
         )
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise FlowParameterError(f"workers: expected a whole number of 1 or more, got {workers!r}")
-    genja = Genja.from_settings_file(settings)
+    genja = block if block is not None else Genja.from_settings_file(settings)
     # Load the connection plugins now, in one thread: host threads that look a plugin up
     # while another thread is still discovering them can get a spurious PluginKindError
     # (genja_prefect.plugins.PluginManager._ensure_discovered; reported).
@@ -196,12 +216,13 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def results_payload(results: RunResults | TaskResults) -> Any:
-    """What a flow returns: the normalized result tree (a list for several root tasks)."""
+    """What a flow returns: the normalized result tree (a list for several root tasks), with
+    secrets in config text masked (a flow's return value is persisted and shown by Prefect)."""
     if isinstance(results, TaskResults):
-        return results.to_dict()
+        return mask_tree(results.to_dict())
     if len(results) == 1:
-        return results[0].to_dict()
-    return results.to_dict()
+        return mask_tree(results[0].to_dict())
+    return mask_tree(results.to_dict())
 
 
 def finish_job(tree: Any, results: RunResults | TaskResults, fail_on: str) -> Any:
@@ -236,12 +257,15 @@ def run_logger() -> Any:
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
-    """Create a markdown artifact when running inside a Prefect flow run (else do nothing)."""
+    """Create a markdown artifact when running inside a Prefect flow run (else do nothing).
+
+    Secrets in config text are masked here too, whatever the caller built the markdown from.
+    """
     if not in_flow_run():
         return
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(markdown=markdown, key=key, description=description)
+    create_markdown_artifact(markdown=mask_secrets(markdown), key=key, description=description)
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ Example::
 
     running = "hostname r1\\ninterface Ethernet1\\n   description old\\n"
     candidate = "interface Ethernet1\\n   description new\\n"
-    print(candidate_diff(running, candidate))   # unified diff: + description new
+    print(candidate_diff(running, candidate, platform="eos"))   # - description old, + description new
     missing_lines(running, candidate)            # [('interface Ethernet1', 'description new')]
 """
 
@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from genja_prefect.masking import MASK, mask_secrets  # re-exported: flows import it from here
+from genja_prefect_flows.remediation import plan_change
+
 __all__ = [
+    "MASK",
     "ConfigLine",
     "candidate_diff",
     "config_lines_to_send",
@@ -56,21 +59,6 @@ VOLATILE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 
-# Keyword followed by the secret it introduces, optionally after an encryption-type digit:
-# "password 0 cisco", "secret 5 $1$...", "community public", "key 7 0822455D0A16".
-_SECRET = re.compile(
-    r"(?P<keep>(?<![\w-])(?:password|secret|community|key-string|authentication-key|md5|"
-    r"pre-shared-key|key|passphrase|encrypted-password|auth-password|priv-password)"
-    r"(?:\s+(?:sha512|sha256|[0-9]))?\s+)(?P<value>\"[^\"]*\"|\S+)",
-    re.IGNORECASE,
-)
-_SNMP_COMMUNITY = re.compile(r"^(?P<keep>\s*snmp-server (?:community|host \S+(?: version \S+)?)\s+)(?P<value>\S+)")
-_XML_SECRET = re.compile(
-    r"(?P<open><(?P<tag>(?:[\w.-]+:)?(?:password|secret|community|key|passphrase|[\w-]*-password|[\w-]*-key))"
-    r"(?:\s[^>]*)?>)(?P<value>[^<]*)(?P<close></(?P=tag)>)",
-    re.IGNORECASE,
-)
-MASK = "<removed>"
 
 
 @dataclass
@@ -144,61 +132,6 @@ def missing_lines(running: str, candidate: str | Iterable[str]) -> list[tuple[st
     return missing
 
 
-def _child_indent(nodes: Sequence[ConfigLine], lines: Sequence[str]) -> str:
-    """The indentation step the running config uses (1 space on IOS, 3 on EOS)."""
-    steps: Counter[int] = Counter()
-    for node in nodes:
-        for child in node.children:
-            steps[child.indent - node.indent] += 1
-    step = steps.most_common(1)[0][0] if steps else 1
-    return " " * max(1, step)
-
-
-def _merged_lines(running: str, candidate: str | Iterable[str]) -> list[str]:
-    """The running config as it would read once the candidate is applied (for the diff)."""
-    lines = running.splitlines()
-    have = parse_config(lines)
-    step = _child_indent(have, lines)
-    inserts: dict[int, list[str]] = {}
-    removed: set[int] = set()
-    appended: list[str] = []
-
-    def render(node: ConfigLine, depth: int) -> list[str]:
-        out = [step * depth + node.key]
-        for child in node.children:
-            out.extend(render(child, depth + 1))
-        return out
-
-    def walk(wanted: Sequence[ConfigLine], existing: Sequence[ConfigLine], parent: ConfigLine | None, depth: int) -> None:
-        for node in wanted:
-            negated = _negated(node.key)
-            if negated is not None and not node.children:
-                target = _find(existing, negated)
-                if target is not None:
-                    removed.update(range(target.number, target.last + 1))
-                continue
-            found = _find(existing, node.key)
-            if found is not None:
-                walk(node.children, found.children, found, depth + 1)
-            elif parent is None:
-                appended.extend(render(node, depth))
-            else:
-                inserts.setdefault(parent.last, []).extend(render(node, depth))
-
-    walk(parse_config(candidate), have, None, 0)
-    merged: list[str] = []
-    end_at = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip() == "end"), len(lines))
-    for number, line in enumerate(lines):
-        if number == end_at:
-            merged.extend(appended)
-            appended = []
-        if number not in removed:
-            merged.append(line)
-        merged.extend(inserts.get(number, []))
-    merged.extend(appended)
-    return merged
-
-
 def unified_diff(before: str, after: str, fromfile: str = "before", tofile: str = "after", context: int = 3) -> str:
     """A unified diff of two texts (empty string when they are equal)."""
     return "".join(
@@ -212,10 +145,20 @@ def unified_diff(before: str, after: str, fromfile: str = "before", tofile: str 
     )
 
 
-def candidate_diff(running: str, candidate: str | Iterable[str], name: str = "running-config") -> str:
-    """What applying ``candidate`` would change in ``running``, as a unified diff ('' if nothing)."""
-    merged = "\n".join(_merged_lines(running, candidate))
-    return unified_diff(running, merged, fromfile=f"{name} (current)", tofile=f"{name} (candidate)")
+def candidate_diff(
+    running: str, candidate: str | Iterable[str], name: str = "running-config", *, platform: str = "ios",
+    mode: str = "merge",
+) -> str:
+    """What applying ``candidate`` would change in ``running``, as a unified diff ('' if nothing).
+
+    Computed with the platform's remediation rules (:func:`genja_prefect_flows.remediation.plan_change`):
+    a line that replaces a single-value line shows the old one removed. Comments and ``end``
+    are not part of the compared text.
+    """
+    diff = plan_change(platform, running, candidate, mode).diff
+    return diff.replace("--- running (now)", f"--- {name} (current)", 1).replace(
+        "+++ running (after the change)", f"+++ {name} (candidate)", 1
+    )
 
 
 def config_lines_to_send(candidate: str | Iterable[str]) -> list[str]:
@@ -243,18 +186,3 @@ def strip_volatile(text: str) -> str:
     while kept and not kept[0].strip():
         kept.pop(0)
     return "\n".join(kept) + ("\n" if kept else "")
-
-
-def mask_secrets(text: str) -> str:
-    """Replace passwords, secrets, keys and SNMP communities in config text with ``<removed>``.
-
-    Used on everything a flow reports (diffs, artifacts); backup files keep the device's text.
-    """
-    out = []
-    for line in text.splitlines(keepends=True):
-        line = _SNMP_COMMUNITY.sub(lambda m: m.group("keep") + MASK, line)
-        if "<" in line:
-            line = _XML_SECRET.sub(lambda m: m.group("open") + "***" + m.group("close"), line)
-        line = _SECRET.sub(lambda m: m.group("keep") + MASK, line)
-        out.append(line)
-    return "".join(out)

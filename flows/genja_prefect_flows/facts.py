@@ -1,5 +1,10 @@
 """Collect facts: version, model, serial number and uptime per host, parsed from ``show version``.
 
+``show version`` is parsed with ntc-templates (TextFSM) where a template exists for the
+platform; the hand-written parsers of :mod:`genja_prefect_flows.parsers` fill every fact the
+template leaves out and stand in when it rejects the output. The result keys are the same
+either way; ``metadata["parsed_with"]`` says which parsers gave facts per command.
+
 As a genja task (any Genja runtime, with or without Prefect)::
 
     import genja_prefect as genja_lib
@@ -33,7 +38,8 @@ from genja_prefect_flows.common import (
     results_payload,
     run_command,
 )
-from genja_prefect_flows.parsers import FACT_KEYS, PARSERS, merge_facts, supported_platforms
+from genja_prefect_flows.ntcfacts import textfsm_facts
+from genja_prefect_flows.parsers import FACT_KEYS, PARSERS, merge_facts, parse_uptime, supported_platforms
 
 __all__ = ["CollectFacts", "collect_facts", "collect_facts_job", "facts_markdown"]
 
@@ -67,6 +73,7 @@ class CollectFacts:
             )
         connection = context.get_connection(self.connection_plugin)
         raw: dict[str, str] = {}
+        parsed_with: dict[str, list[str]] = {}
         parts = []
         warnings = []
         for command, parser, required in commands:
@@ -78,8 +85,19 @@ class CollectFacts:
                 warnings.append(f"{command!r} gave no facts: {exc}")
                 continue
             raw[command] = output
-            parts.append(parser(output))
+            structured = textfsm_facts(host.platform, command, output)
+            builtin = parser(output)
+            # TextFSM first; the parser fills the gaps (vendor, os and what a template lacks)
+            parts += [structured, builtin]
+            used = ["textfsm"] if structured else []
+            if builtin.keys() - structured.keys():
+                used.append("builtin")
+            parsed_with[command] = used
         facts = merge_facts(*parts)
+        if facts.get("uptime"):  # the seconds of the uptime text that won, whichever parser read it
+            seconds = parse_uptime(str(facts["uptime"]))
+            if seconds is not None:
+                facts["uptime_seconds"] = seconds
         if "version" not in facts:
             first_lines = "\n".join(raw.get(commands[0][0], "").splitlines()[:5])
             return TaskFailureResult(
@@ -93,7 +111,7 @@ class CollectFacts:
         absent = [k for k in ("model", "serial", "uptime") if result.get(k) is None]
         if absent:
             warnings.append(f"the device output has no {', '.join(absent)}")
-        metadata: dict[str, Any] = {"commands": list(raw)}
+        metadata: dict[str, Any] = {"commands": list(raw), "parsed_with": parsed_with}
         if self.include_raw:
             metadata["raw"] = raw
         return TaskSuccessResult(

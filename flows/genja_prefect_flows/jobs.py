@@ -124,6 +124,7 @@ JOB_SPECS: dict[str, JobSpec] = {
         JobSpec("deploy_config", "deploy-config", "genja_prefect_flows.deploy"),
         JobSpec("netconf_get_config", "netconf-get-config", "genja_prefect_flows.netconf"),
         JobSpec("netconf_edit_config", "netconf-edit-config", "genja_prefect_flows.netconf"),
+        JobSpec("run_commands", "run-commands", "genja_prefect_flows.commands"),
     )
 }
 

@@ -55,6 +55,20 @@ def job_specs() -> dict[str, Any]:
     return dict(getattr(jobs, "JOB_SPECS", {}))
 
 
+def load_job(name: str) -> Any:
+    """The ready-made job ``name``; a missing extra or an unknown name is one clear line."""
+    try:
+        flows = importlib.import_module("genja_prefect_flows")
+    except ImportError:
+        raise CliError(f"unknown job '{name}' (no ready-made jobs installed)", hint="or run a task class: module:TaskClass") from None
+    try:
+        return flows.load_job(name)
+    except flows.UnknownJobError as exc:
+        raise CliError(str(exc), hint="or run a task class: module:TaskClass") from None
+    except flows.MissingExtraError as exc:
+        raise CliError(str(exc), hint=f"pip install 'genja-prefect[{flows.JOB_EXTRA}]'") from None
+
+
 def find_job(name: str) -> Any:
     """The ``JobSpec`` of ready-made job ``name``; CliError listing the jobs otherwise."""
     specs = job_specs()
@@ -62,6 +76,13 @@ def find_job(name: str) -> Any:
     if spec is None:
         names = ", ".join(sorted(specs)) or "none installed"
         raise CliError(f"unknown job '{name}' (ready-made jobs: {names})", hint="or run a task class: module:TaskClass")
+    try:
+        spec.function()
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("genja_prefect_flows", "genja_prefect"):
+            raise  # our own module missing is a packaging bug, not a missing extra
+        raise CliError(f"install genja-prefect[devices] to run {name} (missing Python package {exc.name!r})",
+                       hint="pip install 'genja-prefect[devices]'") from None
     return spec
 
 

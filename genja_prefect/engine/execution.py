@@ -24,7 +24,7 @@ from genja_prefect.plugins import PluginManager
 from genja_prefect.engine.resolver import TaskConnectionResolver, classify_exception, redact
 from genja_prefect.results import (
     RESULT_TYPES,
-    HostTaskResult,
+    AnyHostResult,
     TaskFailureKind,
     TaskFailureResult,
     TaskResults,
@@ -46,7 +46,7 @@ class HostRunHooks(Protocol):
 
     def host_context(self, token: Any) -> Any: ...
 
-    def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None: ...
+    def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: AnyHostResult) -> None: ...
 
     def host_log(self, token: Any, level: int, message: str) -> None:
         """A note about the host's execution (e.g. a connection retry) for its record."""
@@ -222,7 +222,7 @@ def call_processor_hooks(
             warnings.append(text)
 
 
-def _run_body(env: ExecutionEnv, task: TaskDefinition, host: Host, depth: int) -> HostTaskResult:
+def _run_body(env: ExecutionEnv, task: TaskDefinition, host: Host, depth: int) -> AnyHostResult:
     connector = _HostConnector(env, host.id, task)
     try:
         if task.declares_connection:
@@ -254,7 +254,7 @@ def _run_body(env: ExecutionEnv, task: TaskDefinition, host: Host, depth: int) -
     return result
 
 
-def _run_with_retry(env: ExecutionEnv, task: TaskDefinition, host: Host, depth: int) -> HostTaskResult:
+def _run_with_retry(env: ExecutionEnv, task: TaskDefinition, host: Host, depth: int) -> AnyHostResult:
     result = _run_body(env, task, host, depth)
     retry = env.runner_config.retry
     attempt = 1
@@ -274,6 +274,12 @@ def _run_with_retry(env: ExecutionEnv, task: TaskDefinition, host: Host, depth: 
     return result
 
 
+def _not_run(reason: str, message: str) -> TaskSkipResult:
+    skip = TaskSkipResult(reason=reason, message=message)
+    skip.set_timing(time.time_ns(), 0)  # decided now, took no time
+    return skip
+
+
 def _run_node(
     env: ExecutionEnv,
     task: TaskDefinition,
@@ -281,22 +287,28 @@ def _run_node(
     node: TaskResults,
     depth: int,
     observers: Sequence[tuple[str, Any]],
-) -> HostTaskResult:
-    result = _run_with_retry(env, task, host, depth)
+) -> AnyHostResult:
+    # Timing: a sub-task's result spans its body (with retries); the root's result is timed
+    # by run_host over the whole host execution. Two clock reads each, nothing else.
+    if depth:
+        started_ns, t0 = time.time_ns(), time.perf_counter_ns()
+        result = _run_with_retry(env, task, host, depth)
+        result.set_timing(started_ns, time.perf_counter_ns() - t0)
+    else:
+        result = _run_with_retry(env, task, host, depth)
     node.hosts[host.id] = result
     if not task.sub_tasks:
         return result
     if isinstance(result, TaskFailureResult):
         for sub in task.sub_tasks:
-            node.sub_task(sub.name).hosts[host.id] = TaskSkipResult(
-                reason="parent_failed", message=f"not run: parent task '{task.name}' failed on this host"
+            node.sub_task(sub.name).hosts[host.id] = _not_run(
+                "parent_failed", f"not run: parent task '{task.name}' failed on this host"
             )
         return result
     if depth + 1 > env.max_depth:
         for sub in task.sub_tasks:
-            node.sub_task(sub.name).hosts[host.id] = TaskSkipResult(
-                reason="max_depth_exceeded",
-                message=f"not run: sub-task depth {depth + 1} exceeds max_depth {env.max_depth}",
+            node.sub_task(sub.name).hosts[host.id] = _not_run(
+                "max_depth_exceeded", f"not run: sub-task depth {depth + 1} exceeds max_depth {env.max_depth}"
             )
         return result
     for sub in task.sub_tasks:
@@ -320,6 +332,10 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host, skip: TaskSkip
     """
     tree = TaskResults(task.name)
     processors = env.processors(task)
+    # The root result's timing spans the host execution (its task run's start, processors'
+    # host_started, the task tree); the host's Prefect task run takes its start and end
+    # times from it.
+    started_ns, t0 = time.time_ns(), time.perf_counter_ns()
     token = env.hooks.host_started(task, host) if env.hooks is not None else None
     warnings: list[str] = []
     if processors:
@@ -327,7 +343,7 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host, skip: TaskSkip
     if skip is None and env.cancelled.is_set():
         skip = TaskSkipResult(reason="cancelled", message="the run was cancelled before this host started")
     if skip is not None:
-        result: HostTaskResult = skip
+        result: AnyHostResult = skip
         tree.hosts[host.id] = result
     elif env.hooks is not None:
         hooks = env.hooks
@@ -335,6 +351,8 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host, skip: TaskSkip
             result = _run_node(env, task, host, tree, 0, processors)
     else:
         result = _run_node(env, task, host, tree, 0, processors)
+    # Timed before host_completed, so processors see the result's timing.
+    result.set_timing(started_ns, time.perf_counter_ns() - t0)
     if processors:
         call_processor_hooks(env, processors, "host_completed", (task.info, host, result), warnings)
     if warnings:

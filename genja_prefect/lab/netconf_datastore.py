@@ -23,16 +23,39 @@ SYS_NS = "urn:ietf:params:xml:ns:yang:ietf-system"
 
 
 class RpcError(Exception):
-    """An error to report in an ``<rpc-error>`` (RFC 6241 appendix A)."""
+    """An error to report in an ``<rpc-error>`` (RFC 6241 appendix A); ``path`` is the
+    ``<error-path>`` (an XPath to the offending node, as netconfd and Junos send it)."""
 
     def __init__(
-        self, tag: str, message: str, *, error_type: str = "application", info: dict[str, str] | None = None
+        self,
+        tag: str,
+        message: str,
+        *,
+        error_type: str = "application",
+        info: dict[str, str] | None = None,
+        path: str | None = None,
     ) -> None:
         super().__init__(message)
         self.tag = tag
         self.error_type = error_type
         self.message = message
         self.info = info or {}
+        self.path = path
+
+
+#: What the lab knows of the models it serves: (namespace, element) -> the child elements a
+#: real server's YANG allows. An element of a known parent that is not listed is rejected with
+#: ``unknown-element`` (error-path and bad-element set), as netconfd does; children of
+#: elements not listed here are accepted as they come.
+SCHEMA: dict[tuple[str, str], frozenset[str]] = {
+    (IF_NS, "interfaces"): frozenset({"interface"}),
+    (IF_NS, "interface"): frozenset(
+        {"name", "description", "type", "enabled", "link-up-down-trap-enable", "ipv4", "ipv6", "mtu"}
+    ),
+    (SYS_NS, "system"): frozenset(
+        {"hostname", "contact", "location", "clock", "ntp", "dns-resolver", "authentication", "radius"}
+    ),
+}
 
 
 def initial_config(hostname: str) -> etree._Element:
@@ -115,12 +138,14 @@ def _prune(data: etree._Element, filt: etree._Element) -> etree._Element | None:
         if any(_same_tag(f.tag, d.tag) for f in content):
             out.append(copy.deepcopy(d))
             continue
+        # Several filter nodes may name the same element (two list entries by key): the
+        # data node is kept by the first that selects it.
         for f in others:
             if _same_tag(f.tag, d.tag):
                 kept = _prune(d, f)
                 if kept is not None:
                     out.append(kept)
-                break
+                    break
     if not content and len(out) == 0:
         return None
     return out
@@ -150,19 +175,56 @@ def _clean_copy(cfg: etree._Element) -> etree._Element:
 
 
 def edit(target: etree._Element, config: etree._Element, default_operation: str) -> None:
-    """Apply an edit-config ``<config>`` to ``target`` in place (raises :class:`RpcError`)."""
+    """Apply an edit-config ``<config>`` to ``target`` in place (raises :class:`RpcError`).
+
+    Edits are made in document order, so on an error the elements before the bad one are
+    already changed in ``target`` (the caller decides whether to keep that: stop-on-error, or
+    not: rollback-on-error).
+    """
+    check_schema(config)
     if default_operation == "replace":
         for child in list(target):
             target.remove(child)
         target.extend(_clean_copy(c) for c in config if isinstance(c.tag, str))
         return
-    _edit(target, config, default_operation)
+    _edit(target, config, default_operation, "")
 
 
-def _edit(parent: etree._Element, cfg_parent: etree._Element, inherited: str) -> None:
+def check_schema(config: etree._Element, path: str = "") -> None:
+    """Reject elements the lab's models (:data:`SCHEMA`) do not have, with error-path and
+    bad-element like a real server."""
+    for cfg in config:
+        if not isinstance(cfg.tag, str):
+            continue
+        here = _path_step(path, cfg)
+        allowed = SCHEMA.get((etree.QName(cfg).namespace or "", _local(cfg.tag)))
+        if allowed is not None:
+            for child in cfg:
+                if isinstance(child.tag, str) and _local(child.tag) not in allowed:
+                    raise RpcError(
+                        "unknown-element",
+                        f"unknown element {_local(child.tag)!r} in {_local(cfg.tag)}",
+                        info={"bad-element": _local(child.tag)},
+                        path=f"{here}/{_local(child.tag)}",
+                    )
+        check_schema(cfg, here)
+
+
+def _path_step(path: str, cfg: etree._Element) -> str:
+    """``path`` extended by ``cfg`` as an XPath step, list entries with their key:
+    ``/interfaces/interface[name='eth1']``."""
+    first = next((c for c in cfg if isinstance(c.tag, str)), None)
+    step = _local(cfg.tag)
+    if first is not None and _is_leaf(first) and _local(first.tag) in KEY_LEAVES and _text(first):
+        step += f"[{_local(first.tag)}='{_text(first)}']"
+    return f"{path}/{step}"
+
+
+def _edit(parent: etree._Element, cfg_parent: etree._Element, inherited: str, path: str) -> None:
     for cfg in cfg_parent:
         if not isinstance(cfg.tag, str):
             continue
+        here = _path_step(path, cfg)
         op = cfg.get(OPERATION, inherited)
         if op not in EDIT_OPERATIONS:
             raise RpcError(
@@ -170,16 +232,27 @@ def _edit(parent: etree._Element, cfg_parent: etree._Element, inherited: str) ->
                 f"unknown operation {op!r}",
                 error_type="protocol",
                 info={"bad-attribute": "operation", "bad-element": _local(cfg.tag)},
+                path=here,
             )
         match = _find(parent, cfg)
         if op in ("delete", "remove"):
             if match is None:
                 if op == "delete":
-                    raise RpcError("data-missing", f"cannot delete {_local(cfg.tag)}: it does not exist")
+                    raise RpcError(
+                        "data-missing",
+                        f"cannot delete {_local(cfg.tag)}: it does not exist",
+                        info={"bad-element": _local(cfg.tag)},
+                        path=here,
+                    )
                 continue
             parent.remove(match)
         elif op == "create" and match is not None:
-            raise RpcError("data-exists", f"cannot create {_local(cfg.tag)}: it already exists")
+            raise RpcError(
+                "data-exists",
+                f"cannot create {_local(cfg.tag)}: it already exists",
+                info={"bad-element": _local(cfg.tag)},
+                path=here,
+            )
         elif op in ("create", "replace"):
             new = _clean_copy(cfg)
             if match is None:
@@ -199,7 +272,7 @@ def _edit(parent: etree._Element, cfg_parent: etree._Element, inherited: str) ->
                 own_ns = etree.QName(cfg).namespace
                 nsmap = {prefix: uri for prefix, uri in cfg.nsmap.items() if uri == own_ns}
                 match = etree.SubElement(parent, cfg.tag, attrib=attrib, nsmap=nsmap)
-            _edit(match, cfg, op)
+            _edit(match, cfg, op, here)
             if created and len(match) == 0 and op == "none":
                 parent.remove(match)
 
@@ -216,6 +289,8 @@ class Datastores:
         self.hostname = hostname
         self.running: etree._Element = initial_config(hostname)
         self._candidate: etree._Element | None = None
+        #: the session whose edit made the candidate differ from running (None: not dirty)
+        self.candidate_dirtied_by: int | None = None
         self.locks: dict[str, int | None] = {"running": None, "candidate": None}
 
     @property
@@ -231,13 +306,15 @@ class Datastores:
             return self.candidate
         raise RpcError("invalid-value", f"unknown datastore {name!r}; use running or candidate", error_type="protocol")
 
-    def set(self, name: str, data: etree._Element) -> None:
-        """Replace the named datastore's content."""
+    def set(self, name: str, data: etree._Element, session_id: int = 0) -> None:
+        """Replace the named datastore's content (``session_id``: who did, for the candidate)."""
         self.get(name)
         if name == "running":
             self.running = data
         else:
             self._candidate = data
+            if self.candidate_dirtied_by is None:
+                self.candidate_dirtied_by = session_id
 
     def check_writable(self, name: str, session_id: int) -> None:
         """Raise ``in-use`` if another session holds the lock on ``name``."""
@@ -256,6 +333,16 @@ class Datastores:
                 error_type="protocol",
                 info={"session-id": str(owner)},
             )
+        if name == "candidate" and self._candidate is not None:
+            # RFC 6241 7.5: no lock on a candidate with uncommitted changes (netconfd and Junos
+            # answer this way); session-id 0 when the session that made them is gone.
+            raise RpcError(
+                "lock-denied",
+                f"candidate has uncommitted changes (made by session {self.candidate_dirtied_by or 0}); "
+                "discard or commit them first",
+                error_type="protocol",
+                info={"session-id": str(self.candidate_dirtied_by or 0)},
+            )
         self.locks[name] = session_id
 
     def unlock(self, name: str, session_id: int) -> None:
@@ -272,14 +359,15 @@ class Datastores:
             if owner == session_id:
                 self.locks[name] = None
                 if name == "candidate":
-                    self._candidate = None
+                    self.discard()
 
     def commit(self, session_id: int) -> None:
         """candidate -> running."""
         self.check_writable("running", session_id)
         self.running = self.candidate
-        self._candidate = None
+        self.discard()
 
     def discard(self) -> None:
         """Drop the candidate's changes."""
         self._candidate = None
+        self.candidate_dirtied_by = None

@@ -1,7 +1,12 @@
 """A NETCONF server over SSH (subsystem ``netconf``) on asyncssh, one device per instance.
 
 Capabilities: base:1.0 and base:1.1 (RFC 6242 chunked framing once both sides say 1.1,
-``]]>]]>`` otherwise), ``:candidate``, ``:writable-running``, ``:validate`` (1.0 and 1.1).
+``]]>]]>`` otherwise), ``:candidate``, ``:writable-running``, ``:validate`` (1.0 and 1.1),
+``:rollback-on-error``. Errors look like a real server's: ``<error-path>`` and
+``<error-info><bad-element>`` for unknown elements (the ietf-interfaces/ietf-system children
+the lab knows) and missing/existing data; an edit with the default ``stop-on-error`` keeps
+what it changed before the bad element; a ``<lock>`` on a candidate with another session's
+uncommitted changes is ``lock-denied``.
 Operations: get, get-config (running/candidate, subtree filter), edit-config
 (merge/replace/create/delete/remove/none, ``default-operation``), copy-config, lock, unlock,
 commit, discard-changes, validate, close-session, kill-session. Anything else gets an
@@ -19,6 +24,7 @@ ncclient polls its socket every ``ncclient.transport.session.TICK`` (0.1 s), whi
 
 from __future__ import annotations
 
+import collections
 import copy
 import itertools
 from typing import Any
@@ -51,6 +57,7 @@ CAPABILITIES = (
     "urn:ietf:params:netconf:capability:writable-running:1.0",
     "urn:ietf:params:netconf:capability:validate:1.0",
     "urn:ietf:params:netconf:capability:validate:1.1",
+    "urn:ietf:params:netconf:capability:rollback-on-error:1.0",
     f"{IF_NS}?module=ietf-interfaces&revision=2018-02-20",
     f"{SYS_NS}?module=ietf-system&revision=2014-08-06",
 )
@@ -70,6 +77,8 @@ def _error_reply(error: RpcError, attrib: dict[str, str]) -> etree._Element:
     err = etree.SubElement(reply, f"{{{BASE_NS}}}rpc-error")
     for tag, text in (("error-type", error.error_type), ("error-tag", error.tag), ("error-severity", "error")):
         etree.SubElement(err, f"{{{BASE_NS}}}{tag}").text = text
+    if error.path:
+        etree.SubElement(err, f"{{{BASE_NS}}}error-path").text = error.path
     message = etree.SubElement(err, f"{{{BASE_NS}}}error-message")
     message.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
     message.text = error.message
@@ -215,6 +224,10 @@ class NetconfServer(LabService):
         self._conns: set[asyncssh.SSHServerConnection] = set()
         self._sessions: dict[int, _Session] = {}
         self._ids = itertools.count(1)
+        #: the last RPCs served, oldest first: (session id, operation, target/source datastore
+        #: or "", whether a <filter> was given). Tests read it to check the order of a client's
+        #: operations (lock before get-config) and what it asked for.
+        self.rpc_log: collections.deque[tuple[int, str, str, bool]] = collections.deque(maxlen=1000)
 
     def __repr__(self) -> str:
         return f"NetconfServer(name={self.name!r}, port={self.port}, username={self.username!r})"
@@ -281,6 +294,9 @@ class NetconfServer(LabService):
         ds, name, sid = self.datastores, etree.QName(op).localname, session.session_id
         if op.tag != f"{{{BASE_NS}}}{name}":
             raise RpcError("operation-not-supported", f"unknown operation {op.tag}", error_type="protocol")
+        holder = _child(op, "target") if _child(op, "target") is not None else _child(op, "source")
+        store = str(etree.QName(holder[0]).localname) if holder is not None and len(holder) else ""
+        self.rpc_log.append((sid, name, store, _child(op, "filter") is not None))
         reply = _el("rpc-reply")
         if name in ("get", "get-config"):
             filt = _child(op, "filter")
@@ -313,10 +329,20 @@ class NetconfServer(LabService):
                     f"default-operation {default!r} must be merge, replace or none",
                     error_type="protocol",
                 )
-            # Edit a copy and swap it in: an error leaves the datastore untouched.
+            error_option = _param_text(op, "error-option", "stop-on-error")
+            if error_option not in ("stop-on-error", "continue-on-error", "rollback-on-error"):
+                raise RpcError("invalid-value", f"error-option {error_option!r} is not known", error_type="protocol")
+            # Edit a copy and swap it in. On an error, rollback-on-error leaves the datastore as
+            # it was; stop-on-error (the default) keeps what was edited before the bad element,
+            # as RFC 6241 7.2 allows and real servers do.
             edited = copy.deepcopy(target)
-            edit(edited, config, default)
-            ds.set(target_name, edited)
+            try:
+                edit(edited, config, default)
+            except RpcError:
+                if error_option != "rollback-on-error":
+                    ds.set(target_name, edited, sid)
+                raise
+            ds.set(target_name, edited, sid)
         elif name == "copy-config":
             target_name = _datastore_name(op, "target")
             ds.get(target_name)

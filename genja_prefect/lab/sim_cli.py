@@ -12,11 +12,13 @@ line of input and returns what the device prints before the next prompt. Example
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import zlib
 from dataclasses import dataclass, field
 
 from genja_prefect.lab.sim_platforms import SimPlatform
-from genja_prefect.lab.sim_show import apply_pipe, interfaces_description, ip_interface_brief
+from genja_prefect.lab.sim_show import apply_pipe, interface_detail, interfaces_description, ip_interface_brief
 
 # Child lines whose identity is their first two words ("ip address", "switchport mode").
 _TWO_WORD_KEYS = frozenset({"ip", "ipv6", "switchport", "spanning-tree", "standby", "vrrp", "channel-group"})
@@ -44,6 +46,13 @@ _CHILD_KEYWORDS = frozenset(
     }
 )
 
+
+_FILE_COMMAND = re.compile(
+    r"^\s*(?P<verb>copy\s+running-config|configure\s+replace|more|delete(?:\s+/force)?)"
+    r"\s+flash:(?P<name>[\w.-]+)(?:\s+force)?\s*$",
+    re.IGNORECASE,
+)
+_VERBS = {"copy": "copy", "configure": "replace", "more": "more", "delete": "delete"}
 
 # (words, action, lowest mode): "<n>" in words matches a number.
 _Command = tuple[tuple[str, ...], str, str]
@@ -89,6 +98,27 @@ class DeviceState:
                 self.blocks.append(Block(line, platform.sections.get(first)))
         self._initial_hostname = hostname
         self._startup: str | None = None  # None: still the initial config (rendered on demand)
+        #: files on the device's flash (``copy running-config flash:NAME``), name -> text.
+        self.files: dict[str, str] = {}
+
+    def load_config(self, text: str) -> None:
+        """Make ``text`` (as ``show running-config`` prints it) the running config:
+        ``configure replace``. Header and footer lines (comments, ``end``, ``version``) are
+        not configuration."""
+        blocks: list[Block] = []
+        for line in text.splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("!") or stripped == "end" or line in self.platform.config_header:
+                continue
+            if line.startswith(" ") and blocks:
+                blocks[-1].children.append(stripped)
+                continue
+            if stripped.startswith(("Building configuration", "Current configuration", "version ")):
+                continue
+            blocks.append(Block(stripped, self.platform.sections.get(stripped.split()[0])))
+            if stripped.startswith("hostname "):
+                self.hostname = stripped.split()[1]
+        self.blocks = blocks
 
     def render_config(self) -> str:
         """The running config as ``show running-config`` prints it."""
@@ -124,6 +154,25 @@ class DeviceState:
             address = next((c.split()[2] for c in block.children if c.startswith("ip address ")), "unassigned")
             description = next((c.split(maxsplit=1)[1] for c in block.children if c.startswith("description ")), "")
             result.append((name, address, "shutdown" in block.children, description))
+        return result
+
+    def interface_prefixes(self) -> list[tuple[str, str | None, bool, str]]:
+        """(name, address/prefix length or None, shut down?, description) of each interface:
+        IOS configs give a dotted mask (``10.0.0.1 255.255.255.0``), EOS a prefix already."""
+        result = []
+        for block in self.blocks:
+            if block.section != "if":
+                continue
+            name = block.line.split(maxsplit=1)[1]
+            words = next((c.split()[2:] for c in block.children if c.startswith("ip address ")), [])
+            cidr: str | None = None
+            if words:
+                try:
+                    cidr = ipaddress.ip_interface("/".join(words[:2])).with_prefixlen
+                except ValueError:  # an address the simulator accepted but cannot place
+                    cidr = words[0]
+            description = next((c.split(maxsplit=1)[1] for c in block.children if c.startswith("description ")), "")
+            result.append((name, cidr, "shutdown" in block.children, description))
         return result
 
     def find_block(self, line: str) -> Block | None:
@@ -170,6 +219,7 @@ class CliSession:
             (("show", "startup-config"), "show_start", "privileged"),
             (("show", "ip", "interface", "brief"), "show_ip_int_brief", "exec"),
             (("show", "interfaces", "description"), "show_int_desc", "exec"),
+            (("show", "interfaces"), "show_interfaces", "exec"),
             (("write", "memory"), "write", "privileged"),
             (("copy", "running-config", "startup-config"), "write", "privileged"),
             (("exit",), "exit", "exec"),
@@ -196,7 +246,32 @@ class CliSession:
 
     # -- exec and privileged mode -------------------------------------------------------
 
+    def _file_command(self, line: str) -> Response | None:
+        """Checkpoint files on flash (privileged mode): ``copy running-config flash:NAME``,
+        ``configure replace flash:NAME [force]``, ``more flash:NAME``, ``delete [/force]
+        flash:NAME``. None when ``line`` is none of these."""
+        match = _FILE_COMMAND.match(line)
+        if match is None or self.mode != "privileged":
+            return None
+        verb, name = _VERBS[match.group("verb").split()[0].lower()], match.group("name")
+        files = self.state.files
+        if verb == "copy":
+            files[name] = self.state.render_config()
+            return Response(self.platform.write_memory_output)
+        if name not in files:
+            return Response(f"%Error opening flash:{name} (No such file or directory)")
+        if verb == "replace":
+            self.state.load_config(files[name])
+            return Response(self.platform.replace_output)
+        if verb == "more":
+            return Response(files[name])
+        del files[name]
+        return Response()
+
     def _exec_line(self, line: str, column: int) -> Response:
+        handled = self._file_command(line)
+        if handled is not None:
+            return handled
         command, _, pipe = line.partition("|")
         words = command.split()
         allowed = [c for c in self._commands if c[2] == "exec" or self.mode == "privileged"]
@@ -275,6 +350,10 @@ class CliSession:
             return Response(p.write_memory_output)
         elif action == "show_ip_int_brief":
             return Response(ip_interface_brief(p.name, state.interfaces()))
+        elif action == "show_interfaces":
+            # the MAC addresses differ per device, as on a real network (stable across runs)
+            seed = zlib.crc32(state.hostname.encode())
+            return Response(interface_detail(p.name, state.interface_prefixes(), seed))
         elif action == "show_int_desc":
             return Response(interfaces_description(p.interface_names, state.interfaces()))
         elif action == "exit":

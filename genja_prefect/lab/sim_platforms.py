@@ -33,6 +33,8 @@ class SimPlatform:
     terminal_length_message: str
     terminal_width_message: str
     write_memory_output: str
+    #: what ``configure replace flash:NAME`` prints when it worked.
+    replace_output: str
     indent: str
     #: first word of a config line -> section (sub-mode) name, e.g. "interface" -> "if".
     sections: Mapping[str, str]
@@ -160,6 +162,7 @@ IOS = SimPlatform(
     terminal_length_message="",
     terminal_width_message="",
     write_memory_output="Building configuration...\n[OK]",
+    replace_output="Total number of passes: 1\nRollback Done",
     indent=" ",
     sections=MappingProxyType(_SECTIONS),
     config_keywords=_COMMON_KEYWORDS | {"enable", "archive", "redundancy", "crypto", "license"},
@@ -223,6 +226,7 @@ EOS = SimPlatform(
     terminal_length_message="Pagination disabled.",
     terminal_width_message="Width set to {width} columns.",
     write_memory_output="Copy completed successfully.",
+    replace_output="",
     indent="   ",
     sections=MappingProxyType(_SECTIONS),
     config_keywords=_COMMON_KEYWORDS,

@@ -70,6 +70,12 @@ class _Runtime:
     state: DeviceState
     acceptor: asyncssh.SSHAcceptor | None = None
     conns: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    #: SSH connections accepted since the start (sessions opened, for tests).
+    accepted: int = 0
+
+    def connected(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.accepted += 1
+        self.conns.add(conn)
 
 
 class _Session(asyncssh.SSHServerSession[str]):
@@ -261,7 +267,7 @@ class Simulator(LabService):
                         self._password,
                         session=lambda: _Session(runtime),
                         reject_all=lambda: runtime.device.fail_auth,
-                        on_connect=runtime.conns.add,
+                        on_connect=runtime.connected,
                         on_disconnect=runtime.conns.discard,
                     ),
                     server_host_keys=[key],
@@ -324,6 +330,11 @@ class Simulator(LabService):
             return len(conns)
 
         return self._loop.run(_drop())
+
+    def accepted_count(self, name: str) -> int:
+        """How many SSH connections ``name`` has accepted since it started."""
+        runtime = self._runtimes[self.device(name).name]
+        return self._loop.run(_call(lambda: runtime.accepted))
 
     def connection_count(self, name: str) -> int:
         """How many SSH connections ``name`` has open now."""

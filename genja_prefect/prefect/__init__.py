@@ -11,4 +11,6 @@
 - :mod:`.server`: settings that make a Prefect server ingest host runs fast.
 - :mod:`.doctor`: ``genja-prefect doctor``, checks of a user's server (API, schedules, workers,
   versions).
+- :mod:`.blocks`: the ``GenjaInventory`` and ``DeviceCredentials`` blocks (the module the
+  ``prefect.collections`` entry point names, so Prefect lists them in its Blocks catalogue).
 """

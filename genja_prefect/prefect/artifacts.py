@@ -1,7 +1,7 @@
 """The artifacts of a run: written per root task, and read back (``genja-prefect rerun``).
 
 Per root task: a table (``genja-<task>``, one row per host: host, status, summary, changed,
-failure_kind) and a markdown summary (``genja-<task>-summary``). The writer and the reader
+failure_kind, duration_ms) and a markdown summary (``genja-<task>-summary``). The writer and the reader
 live together so the format has one definition.
 """
 
@@ -20,7 +20,7 @@ from genja_prefect.prefect.naming import (
     summary_artifact_key,
     table_artifact_key,
 )
-from genja_prefect.results import HostTaskResult, TaskResults
+from genja_prefect.results import AnyHostResult, TaskResults
 
 #: ``create(key, type, data, description)``: creates one artifact ("table" or "markdown").
 ArtifactWriter = Callable[[str, str, Any, str], Any]
@@ -33,7 +33,7 @@ SUMMARY_CHARS = 120
 _LINK = re.compile(r"^\[(?P<host>[^\]]*)\]\([^)]*\)$")
 
 
-def _summary(result: HostTaskResult) -> str:
+def _summary(result: AnyHostResult) -> str:
     text = getattr(result, "summary", None) or getattr(result, "message", None) or getattr(result, "reason", "") or ""
     text = " ".join(str(text).split())
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
@@ -45,7 +45,8 @@ def task_run_link(host_id: str, task_run_id: str) -> str:
 
 
 def table_rows(results: TaskResults, task_runs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    """The table artifact's rows, failed first: ``host, status, failure_kind, summary, changed``.
+    """The table artifact's rows, failed first: ``host, status, failure_kind, summary, changed,
+    duration_ms``.
 
     ``task_runs`` (host id -> task run id) turns the host cell into a link to its task run.
     """
@@ -58,13 +59,15 @@ def table_rows(results: TaskResults, task_runs: Mapping[str, str] | None = None)
             "failure_kind": r.kind.value if r.status == "failed" else "",  # type: ignore[union-attr]
             "summary": _summary(r),
             "changed": bool(getattr(r, "changed", False)),
+            "duration_ms": r.duration_ms,
         }
         for host_id, r in ordered
     ]
 
 
 def summary_markdown(task_name: str, results: TaskResults) -> str:
-    """The markdown summary: counts, then failed and skipped hosts with their reasons."""
+    """The markdown summary: counts, the task's duration and slowest host, then failed and
+    skipped hosts with their reasons."""
     summary = results.task_summary()
     lines = [
         f"# {task_name}",
@@ -72,6 +75,15 @@ def summary_markdown(task_name: str, results: TaskResults) -> str:
         f"- hosts: {len(results.hosts)} ({results.host_summary()})",
         f"- whole tree (sub-tasks included): {summary.tasks} task(s), {summary.hosts}",
     ]
+    if summary.started_at is not None and summary.finished_at is not None:
+        lines.append(
+            f"- duration: {summary.duration_ms:.1f} ms ({summary.started_at.isoformat()} to "
+            f"{summary.finished_at.isoformat()})"
+        )
+        timed = [(r.duration_ms, h) for h, r in results.hosts.items() if r.duration_ms is not None]
+        if timed:
+            slowest, host_id = max(timed)
+            lines.append(f"- slowest host: `{host_id}` {slowest:.1f} ms")
     for title, hosts in (("Failed hosts", results.failed_hosts), ("Skipped hosts", results.skipped_hosts)):
         if hosts:
             lines += ["", f"## {title}", ""]
@@ -81,7 +93,7 @@ def summary_markdown(task_name: str, results: TaskResults) -> str:
     return "\n".join(lines)
 
 
-def host_markdown(host_id: str, result: HostTaskResult) -> str:
+def host_markdown(host_id: str, result: AnyHostResult) -> str:
     """A per-host artifact: the failure details, or the change (diff) the host reported."""
     lines = [f"# {host_id}: {result.status}", ""]
     if result.status == "failed":
@@ -104,7 +116,7 @@ def host_markdown(host_id: str, result: HostTaskResult) -> str:
     return "\n".join(lines)
 
 
-def wants_host_artifact(setting: str, result: HostTaskResult) -> bool:
+def wants_host_artifact(setting: str, result: AnyHostResult) -> bool:
     """Whether ``prefect.host_artifacts`` asks for an artifact of this host's result."""
     if setting == "none":
         return False

@@ -54,7 +54,7 @@ from genja_prefect.prefect.locks import HostLocks
 from genja_prefect.prefect.server import tune_ephemeral_server
 from genja_prefect.prefect.subflows import RootSubflow, SubflowPlan
 from genja_prefect.prefect.task_runs import HostRun, HostRunRecorder, flow_heartbeats_disabled
-from genja_prefect.results import HostTaskResult, RunResults, TaskResults
+from genja_prefect.results import AnyHostResult, RunResults, TaskResults
 from genja_prefect.task import Host
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class PrefectHooks:
         recorder, run = self._run_of(token)
         recorder.logger(run).log(level, "%s: %s", token[2], message)
 
-    def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: HostTaskResult) -> None:
+    def host_finished(self, token: Any, task: TaskDefinition, host: Host, result: AnyHostResult) -> None:
         if token is None:
             return
         recorder, key, _, _ = token
@@ -173,6 +173,8 @@ class PrefectHooks:
                 cancelled=cancelled,
                 state_name=SKIPPED_STATE_NAME if skipped and not cancelled else None,
                 run_count=_attempts(result),
+                started_at=result.started_at,
+                finished_at=result.finished_at,
             )
             self.finished[task.name][host.id] = (str(key.id), datetime.now(UTC).isoformat())
             return
@@ -193,7 +195,7 @@ class PrefectHooks:
             )
 
 
-def _attempts(result: HostTaskResult) -> int:
+def _attempts(result: AnyHostResult) -> int:
     """How many times the host was tried: task retries, or connection-open attempts."""
     attempts = getattr(result, "attempts", None) or 1
     details = getattr(result, "details", None) or {}
@@ -242,7 +244,7 @@ def job_state(tree: Any, results: RunResults | TaskResults, fail_on: str) -> Any
 
 
 def _host_event(
-    name: str, task_name: str, host: Host, result: HostTaskResult, task_run_id: str, occurred: str, related: list[dict[str, str]]
+    name: str, task_name: str, host: Host, result: AnyHostResult, task_run_id: str, occurred: str, related: list[dict[str, str]]
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {"task": task_name, "status": result.status}
     if result.status == "failed":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from genja_prefect.results import HostTaskResult
+from genja_prefect.results import AnyHostResult
 from genja_prefect.task import Host
 
 _SLUG = re.compile(r"[^a-z0-9-]+")
@@ -89,7 +89,7 @@ def summary_artifact_key(task_name: str) -> str:
     return f"{table_artifact_key(task_name)}-summary"
 
 
-def host_state_message(result: HostTaskResult) -> str:
+def host_state_message(result: AnyHostResult) -> str:
     """A host's outcome in one line: the task run's state message and the summary's lines."""
     if result.status == "failed":
         return f"failed ({result.kind.value}): {result.message}"  # type: ignore[union-attr]
@@ -104,6 +104,6 @@ def host_state_message(result: HostTaskResult) -> str:
 SKIPPED_STATE_NAME = "Skipped"
 
 
-def host_failure_line(host_id: str, result: HostTaskResult) -> str:
+def host_failure_line(host_id: str, result: AnyHostResult) -> str:
     """The ERROR line on a failed host's task run: ``r1: authentication failed: ...``."""
     return f"{host_id}: {result.kind.value} failed: {result.message}"  # type: ignore[union-attr]

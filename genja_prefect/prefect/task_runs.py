@@ -241,30 +241,55 @@ class HostRunRecorder:
         state_name: str | None = None,
         cancelled: bool = False,
         run_count: int = 1,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
     ) -> None:
         """Record the run's final state: Completed (``ok``) or Failed, with ``message``.
 
         ``cancelled`` records Cancelled instead (e.g. a host skipped because the run was
         cancelled). ``state_name`` overrides the displayed name (e.g. ``"Skipped"`` for a
         Completed run). ``run_count`` is how many attempts the host took (shown as the task
-        run's run count). Finishing a run twice raises ``ValueError``.
+        run's run count). ``started_at``/``finished_at`` (UTC) become the task run's start and
+        end time, e.g. a host result's own timing, so the UI and the result show the same
+        numbers; by default the time of :meth:`start` and now. Finishing a run twice raises
+        ``ValueError``.
         """
         if self._open.pop(run.id, None) is None:
             raise ValueError(f"task run {run.name!r} ({run.id}) was already finished or is not from this recorder")
         if run_count > 1:
             run._task_run = {**run._task_run, "run_count": run_count}
         if cancelled:
-            self._final(run, "CANCELLED", state_name or "Cancelled", message)
+            self._final(run, "CANCELLED", state_name or "Cancelled", message, started_at, finished_at)
             return
-        self._final(run, "COMPLETED" if ok else "FAILED", state_name or ("Completed" if ok else "Failed"), message)
+        self._final(
+            run,
+            "COMPLETED" if ok else "FAILED",
+            state_name or ("Completed" if ok else "Failed"),
+            message,
+            started_at,
+            finished_at,
+        )
 
-    def _final(self, run: HostRun, state_type: str, state_name: str, message: str) -> None:
-        end = _now()
-        stamp = end.isoformat()
+    def _final(
+        self,
+        run: HostRun,
+        state_type: str,
+        state_name: str,
+        message: str,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        end = finished_at or _now()
+        start = started_at or run.start_time
+        # The server keeps the state with the latest timestamp: the final state must come
+        # after Running even if the caller's clock reading is a hair earlier.
+        state_at = end if end > run.start_time else run.start_time + timedelta(microseconds=1)
+        stamp = state_at.isoformat()
         run._task_run = {
             **run._task_run,
-            "end_time": stamp,
-            "total_run_time": max((end - run.start_time).total_seconds(), 0.0),
+            "start_time": start.isoformat(),
+            "end_time": end.isoformat(),
+            "total_run_time": max((end - start).total_seconds(), 0.0),
         }
         previous = run.state
         run.state = state_type

@@ -11,6 +11,7 @@ from genja_prefect_ncclient.options import PLATFORM_HANDLERS, NcclientExtras
 from genja_prefect_ncclient.plugin import (
     NcclientConnection,
     NcclientPlugin,
+    NetconfRpcError,
     NetconfSessionLostError,
     NetconfTimeoutError,
     lower_ncclient_tick,
@@ -24,6 +25,7 @@ __all__ = [
     "NetconfCandidate",
     "NetconfEdit",
     "NetconfGet",
+    "NetconfRpcError",
     "NetconfSessionLostError",
     "NetconfTimeoutError",
     "lower_ncclient_tick",

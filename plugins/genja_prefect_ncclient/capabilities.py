@@ -32,7 +32,9 @@ class NetconfGet(Protocol):
 class NetconfEdit(Protocol):
     """Change a datastore, with locks."""
 
-    def edit_config(self, config: Any, target: str = "running", default_operation: str | None = None) -> str:
+    def edit_config(
+        self, config: Any, target: str = "running", default_operation: str | None = None, error_option: str | None = None
+    ) -> str:
         """``<edit-config>``; returns the ``<rpc-reply>`` XML."""
         ...
 

@@ -51,6 +51,7 @@ from genja_prefect.connection import (
     register_connection_plugin,
 )
 from genja_prefect.errors import GenjaError
+from genja_prefect.masking import mask_logger
 from genja_prefect.results import TaskFailureKind
 from genja_prefect_ncclient.capabilities import NetconfCandidate, NetconfEdit, NetconfGet
 from genja_prefect_ncclient.options import (
@@ -62,6 +63,10 @@ from genja_prefect_ncclient.options import (
 )
 
 logger = logging.getLogger("genja_prefect_ncclient")
+# ncclient logs every RPC and reply it sends and reads at DEBUG, config secrets included.
+for _name in ("ncclient.transport.session", "ncclient.transport.ssh", "ncclient.transport.parser",
+              "ncclient.operations.rpc", "ncclient.operations.edit"):
+    mask_logger(_name)
 
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
@@ -74,6 +79,25 @@ class NetconfTimeoutError(GenjaError, TimeoutError):
 
 class NetconfSessionLostError(ConnectionOpenError):
     """The NETCONF session dropped (failure kind ``connection``, retryable)."""
+
+
+class NetconfRpcError(CommandError):
+    """The server answered with one or more ``<rpc-error>`` (failure kind ``command``).
+
+    ``errors`` holds one dict per ``<rpc-error>``: ``tag``, ``type``, ``severity``,
+    ``message``, ``path`` (``<error-path>``) and ``info`` (``<error-info>`` children by name,
+    e.g. ``{"bad-element": "mtu"}``); the message names them too, so a user sees which
+    element was wrong and where.
+    """
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]], output: str | None = None) -> None:
+        super().__init__(message, output=output)
+        self.errors = errors
+
+    @property
+    def tags(self) -> list[str]:
+        """The ``error-tag`` of each error (``lock-denied``, ``unknown-element``, ...)."""
+        return [str(e.get("tag")) for e in self.errors if e.get("tag")]
 
 
 def lower_ncclient_tick(seconds: float | None) -> float:
@@ -193,18 +217,27 @@ class NcclientConnection(ConnectionBase):
         """``<get-config>`` of ``source``; returns the ``<data>`` XML."""
         return self._rpc(f"get-config {source}", lambda m: m.get_config(source=source, filter=_filter(filter)), data=True)
 
-    def edit_config(self, config: Any, target: str = "running", default_operation: str | None = None) -> str:
+    def edit_config(
+        self,
+        config: Any,
+        target: str = "running",
+        default_operation: str | None = None,
+        error_option: str | None = None,
+    ) -> str:
         """``<edit-config>`` of ``target`` (``running`` or ``candidate``).
 
         ``config`` is XML text or an lxml element: a ``<config>`` element (in the NETCONF
         base namespace or without one), or the configuration itself, which is wrapped in
         ``<config>``. ``default_operation``: ``merge`` (the server's default), ``replace`` or
-        ``none``.
+        ``none``. ``error_option``: ``stop-on-error`` (the server's default),
+        ``continue-on-error`` or ``rollback-on-error`` (needs the server's ``:rollback-on-error``).
         """
         element = _config_element(config)
         return self._rpc(
             f"edit-config {target}",
-            lambda m: m.edit_config(config=element, target=target, default_operation=default_operation),
+            lambda m: m.edit_config(
+                config=element, target=target, default_operation=default_operation, error_option=error_option
+            ),
         )
 
     def lock(self, target: str = "running") -> str:
@@ -252,7 +285,12 @@ class NcclientConnection(ConnectionBase):
         try:
             reply = call(mgr)
         except RPCError as exc:
-            raise CommandError(f"{where} failed: {_rpc_error_text(exc)}", output=_xml_text(exc.xml)) from exc
+            errors = rpc_errors(exc)
+            raise NetconfRpcError(
+                f"{where} failed: {'; '.join(_error_line(e) for e in errors) or str(exc)}",
+                errors=errors,
+                output=_xml_text(exc.xml),
+            ) from exc
         except TimeoutExpiredError as exc:
             raise NetconfTimeoutError(f"{where} got no reply within {mgr.timeout:g} s") from exc
         except (TransportError, OSError, EOFError) as exc:
@@ -342,9 +380,41 @@ def _config_element(config: Any) -> etree._Element:
     return wrapper
 
 
-def _rpc_error_text(exc: RPCError) -> str:
-    parts = [p for p in (exc.tag, exc.message) if p]
-    return ": ".join(parts) if parts else str(exc)
+def rpc_errors(exc: RPCError) -> list[dict[str, Any]]:
+    """One dict per ``<rpc-error>`` of an ncclient RPCError (several when the reply had several)."""
+    singles = exc.errlist or [exc]
+    out: list[dict[str, Any]] = []
+    for err in singles:
+        out.append(
+            {
+                "tag": err.tag,
+                "type": err.type,
+                "severity": err.severity,
+                "message": (err.message or "").strip() or None,
+                "path": (err.path or "").strip() or None,
+                "info": _error_info(err.info),
+            }
+        )
+    return out
+
+
+def _error_info(info: Any) -> dict[str, str]:
+    """``<error-info>`` children by local name (``bad-element``, ``session-id``, ...)."""
+    if not info:
+        return {}
+    try:
+        element = etree.fromstring(str(info).encode(), _PARSER)
+    except etree.XMLSyntaxError:
+        return {"text": str(info)}
+    return {etree.QName(child).localname: (child.text or "").strip() for child in element if isinstance(child.tag, str)}
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    """``unknown-element: unknown element 'mtux' (path /interfaces/interface[name='eth1']/mtux, bad-element mtux)``."""
+    text = ": ".join(str(p) for p in (error.get("tag"), error.get("message")) if p)
+    extra = [f"path {error['path']}"] if error.get("path") else []
+    extra += [f"{key} {value}" for key, value in (error.get("info") or {}).items()]
+    return text + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _xml_text(element: Any) -> str | None:

@@ -25,11 +25,13 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, overload
 
 from scrapli import AuthOptions, Cli, LookupKeyValue, SessionOptions, TransportBinOptions, TransportSsh2Options
 from scrapli.exceptions import ScrapliException
 
+from genja_prefect.masking import mask_logger
 from genja_prefect.connection import (
     CommandError,
     ConnectionBase,
@@ -50,6 +52,7 @@ from genja_prefect_scrapli.options import (
     enable_secret,
     parse_extras,
 )
+from genja_prefect_scrapli.parsing import CommandResponse, ParseWith, parse_output
 from genja_prefect_scrapli.pollwait import install_unless_opted_out
 from genja_prefect_scrapli.terminal import pin_controlling_terminal
 
@@ -101,8 +104,10 @@ def classify_open_failure(exc: BaseException) -> tuple[TaskFailureKind, bool, st
 class ScrapliConnection(ConnectionBase):
     """One scrapli ``Cli`` session to one host.
 
-    Methods: :meth:`execute_command`, :meth:`send_commands`, :meth:`send_config`,
-    :meth:`get_prompt`; the scrapli object itself is :attr:`cli` for anything else.
+    Methods: :meth:`execute_command` (text, or parsed with ``parse=``), :meth:`send_command`
+    (a :class:`~genja_prefect_scrapli.parsing.CommandResponse` with ``textfsm_parse()``),
+    :meth:`send_commands`, :meth:`send_config`, :meth:`get_prompt`; the scrapli object itself
+    is :attr:`cli` for anything else.
     """
 
     def __init__(self, key: ConnectionKey) -> None:
@@ -110,6 +115,8 @@ class ScrapliConnection(ConnectionBase):
         self.cli: Cli | None = None
         self.extras = ScrapliExtras()
         self.definition: str | None = None
+        #: The host's inventory platform (``ios``, ``eos``, ...): picks the parsing templates.
+        self.platform: str | None = None
         self._address = key.host_id
         self._usable = False
         self._lock = threading.Lock()
@@ -148,6 +155,8 @@ class ScrapliConnection(ConnectionBase):
             transport_options=_transport_options(extras),
             logging_uid=params.host_id,
         )
+        # libscrapli logs every line it sends and reads at DEBUG, config secrets included.
+        mask_logger(cli.logger)
         try:
             cli.open()
         except Exception as exc:  # noqa: BLE001 - every open failure is classified below
@@ -160,6 +169,7 @@ class ScrapliConnection(ConnectionBase):
                 retryable=retryable,
             ) from exc
         self.cli, self.extras, self.definition, self._usable = cli, extras, definition, True
+        self.platform = params.platform
 
     def close(self) -> ConnectionKey:
         """Close the session and free libscrapli's threads, sockets and ssh process."""
@@ -206,8 +216,31 @@ class ScrapliConnection(ConnectionBase):
                 return False
 
     # -- CLI operations -------------------------------------------------------------------
-    def execute_command(self, command: str, *, timeout: float | None = None) -> str:
+    @overload
+    def execute_command(
+        self, command: str, *, timeout: float | None = None, parse: None = None, template: None = None
+    ) -> str: ...
+
+    @overload
+    def execute_command(
+        self, command: str, *, timeout: float | None = None, parse: ParseWith, template: str | Path | None = None
+    ) -> Any: ...
+
+    def execute_command(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        parse: ParseWith | None = None,
+        template: str | Path | None = None,
+    ) -> Any:
         """Run ``command`` at the definition's default mode and return its output.
+
+        With ``parse="textfsm"`` the output comes back as rows (ntc-templates' template for
+        the host's platform and the command, or ``template``, a TextFSM file), with
+        ``parse="genie"`` as Genie's dict, with ``parse="ttp"`` parsed by ``template`` (see
+        :mod:`genja_prefect_scrapli.parsing`; a missing template or library raises a
+        :class:`~genja_prefect_scrapli.parsing.ParseError` naming host, platform and command).
 
         Raises :class:`CommandError` (with the output) when the device answers with an
         error marker, :class:`ScrapliTimeoutError` after ``timeout`` (default
@@ -215,7 +248,21 @@ class ScrapliConnection(ConnectionBase):
         """
         result = self._run("send_input", command, timeout)
         self._check(result, [command])
-        return str(result.result)
+        output = str(result.result)
+        if parse is None:
+            return output
+        return parse_output(
+            output, platform=self.platform, command=command, parse=parse, template=template, host=self.key.host_id
+        )
+
+    def send_command(self, command: str, *, timeout: float | None = None) -> CommandResponse:
+        """Run ``command`` and return its output as a response with ``textfsm_parse()``,
+        ``genie_parse()`` and ``ttp_parse(template)`` (as nornir_scrapli's ``send_command``).
+
+        Raises as :meth:`execute_command` does.
+        """
+        output = self.execute_command(command, timeout=timeout)
+        return CommandResponse(host=self.key.host_id, platform=self.platform, command=command, result=output)
 
     def send_commands(self, commands: Sequence[str], *, timeout: float | None = None) -> list[str]:
         """Run ``commands`` in order at the default mode; one output per command.

@@ -47,7 +47,7 @@ def test_negated_lines_ask_for_absence() -> None:
 
 
 def test_candidate_diff_inserts_children_in_their_block_with_the_device_indent() -> None:
-    diff = candidate_diff(EOS, "interface Ethernet1\n mtu 9000\nntp server 192.0.2.5\nno interface Loopback0\n")
+    diff = candidate_diff(EOS, "interface Ethernet1\n mtu 9000\nntp server 192.0.2.5\nno interface Loopback0\n", platform="eos")
     added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
     removed = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
     assert added == ["+   mtu 9000", "+ntp server 192.0.2.5"]  # EOS indents children by 3
@@ -55,8 +55,16 @@ def test_candidate_diff_inserts_children_in_their_block_with_the_device_indent()
     lines = diff.splitlines()
     # the new child goes right after the last line of its interface block
     assert lines[lines.index("+   mtu 9000") - 1] == "    ip address 10.0.0.2/24"
-    # new top-level lines go before the final "end"
-    assert lines[lines.index("+ntp server 192.0.2.5") + 1] == " end"
+    # new top-level lines follow the existing ones
+    assert lines[lines.index("+ntp server 192.0.2.5") - 1] == " ntp server 192.0.2.123"
+
+
+def test_candidate_diff_shows_a_replaced_value_removed() -> None:
+    # The example: the old description and address must show as removed.
+    running = "hostname r1\ninterface Ethernet1\n   description old\n   ip address 10.0.0.1/24\n"
+    diff = candidate_diff(running, "interface Ethernet1\n   description new\n   ip address 10.0.0.2/24\n", platform="eos")
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == ["-   description old", "-   ip address 10.0.0.1/24", "+   description new", "+   ip address 10.0.0.2/24"]
 
 
 def test_ios_indent_is_one_space() -> None:

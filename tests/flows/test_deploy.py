@@ -113,3 +113,132 @@ def test_deploy_task_pickles_with_its_verify_step() -> None:
     spec = type(task).__genja_task__
     assert task.apply and [type(s).__name__ for s in spec.sub_tasks] == ["VerifyConfig"]
     assert type(DeployConfig("x y", verify=False)).__genja_task__.sub_tasks == ()
+
+
+def _changed(diff: str) -> list[str]:
+    return [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def test_dry_run_lines_are_what_apply_sends_and_the_diff_is_what_the_device_ends_with(sim: genja_lib.Genja) -> None:
+    from genja_prefect_flows.remediation import load
+
+    eos = sim.filter(name="sim-eos1")
+    candidate = "interface Ethernet1\n   description new-uplink\n   ip address 10.0.0.9/24\n"
+    dry = eos.run_task(DeployConfig(candidate))["sim-eos1"]
+    # the old single values show as removed, not kept beside the new ones
+    assert _changed(dry.diff) == [
+        "-   description uplink",
+        "-   ip address 10.0.0.2/24",
+        "+   description new-uplink",
+        "+   ip address 10.0.0.9/24",
+    ]
+    assert dry.result["mode"] == "merge" and dry.result["rollback"][1:3] == ["  description uplink", "  ip address 10.0.0.2/24"]
+    before = _running(sim, "sim-eos1")
+    done = eos.run_task(DeployConfig(candidate, apply=True))
+    assert done["sim-eos1"].result["lines"] == dry.result["lines"] and done["sim-eos1"].diff == dry.diff
+    assert done.sub_tasks["verify_config"]["sim-eos1"].status == "passed"
+    after = _running(sim, "sim-eos1")
+    # what the diff promised is what the device now has: the "+" side of the diff, line for line
+    promised = [line[1:] for line in dry.diff.splitlines()[2:] if not line.startswith(("-", "@@"))]
+    assert all(line in after.splitlines() for line in promised)
+    assert "description uplink" not in after and "10.0.0.2/24" not in after
+    assert load("eos", after).dump_simple() != load("eos", before).dump_simple()
+
+
+def test_replace_mode_makes_a_section_exactly_the_candidate(sim: genja_lib.Genja) -> None:
+    ios = sim.filter(name="sim-ios1")
+    candidate = "interface GigabitEthernet1\n description replaced\n"
+    results = ios.run_task(DeployConfig(candidate, apply=True, mode="replace"))
+    entry = results["sim-ios1"]
+    assert entry.result["mode"] == "replace" and "  no ip address 10.0.0.1 255.255.255.0" in entry.result["lines"]
+    assert results.sub_tasks["verify_config"]["sim-ios1"].status == "passed"
+    running = _running(sim, "sim-ios1").splitlines()
+    block = running[running.index("interface GigabitEthernet1") + 1]
+    assert block == " description replaced" and "10.0.0.1 255.255.255.0" not in "\n".join(running)
+    with pytest.raises(ValueError, match="mode: expected one of merge, replace"):
+        DeployConfig(candidate, mode="overwrite")
+
+
+def test_a_failing_check_rolls_back_to_the_running_config_before(sim: genja_lib.Genja) -> None:
+    eos = sim.filter(name="sim-eos1")
+    before = _running(sim, "sim-eos1")
+    change = DeployConfig("ntp server 192.0.2.77\ninterface Ethernet1\n   description gone-wrong\n", apply=True,
+                          rollback=True, check_command="show running-config | include ntp server",
+                          check_regex=r"ntp server 192\.0\.2\.99")
+    results = eos.run_task(change)
+    assert results["sim-eos1"].changed and results["sim-eos1"].result["checkpoint"] == change.checkpoint
+    verify = results.sub_tasks["verify_config"]["sim-eos1"]
+    assert verify.status == "failed" and verify.kind.value == "validation"
+    assert verify.details["rolled_back"] is True and "rolled back" in verify.message
+    assert "does not match" in verify.message
+    assert _running(sim, "sim-eos1") == before  # byte for byte, the size line included
+    # the checkpoint file was removed after the restore
+    again = eos.run_task(DeployConfig("ntp server 192.0.2.77\n", apply=True, rollback=True))
+    assert again.sub_tasks["verify_config"]["sim-eos1"].status == "passed"
+
+
+def test_a_line_that_does_not_stick_rolls_back_on_ios(sim: genja_lib.Genja) -> None:
+    ios = sim.filter(name="sim-ios1")
+    before = _running(sim, "sim-ios1")
+    candidate = "interface GigabitEthernet2\n ip address 10.9.9.1 255.255.255.0\n ip address 10.9.9.2 255.255.255.0\n"
+    results = ios.run_task(DeployConfig(candidate, apply=True, rollback=True))
+    verify = results.sub_tasks["verify_config"]["sim-ios1"]
+    assert verify.status == "failed" and verify.details["rolled_back"] is True
+    assert verify.details["missing"] == ["interface GigabitEthernet2 > ip address 10.9.9.1 255.255.255.0"]
+    assert _running(sim, "sim-ios1") == before
+
+
+def test_a_passing_check_keeps_the_change_and_deletes_the_checkpoint(sim: genja_lib.Genja) -> None:
+    from genja_prefect_flows.rollback import Checkpoint
+
+    change = DeployConfig("ntp server 192.0.2.78\n", apply=True, rollback=True,
+                          check_command="show running-config | include ntp", check_regex="192.0.2.78")
+    results = sim.filter(name="sim-ios1").run_task(change)
+    assert results.sub_tasks["verify_config"]["sim-ios1"].status == "passed"
+    assert "ntp server 192.0.2.78" in _running(sim, "sim-ios1")
+    show = Checkpoint.for_platform("ios", str(change.checkpoint)).show_command
+
+    from genja_prefect.task import task
+
+    @task(name="show_checkpoint")
+    class ShowCheckpoint:
+        def start(self, task: Any, host: Any, context: Any) -> Any:
+            return run_command(context.get_connection("scrapli"), show)
+
+    gone = sim.filter(name="sim-ios1").run_task(ShowCheckpoint())["sim-ios1"]
+    assert gone.status == "failed" and "No such file" in gone.message
+
+
+def test_rollback_options_are_checked_before_any_host() -> None:
+    from genja_prefect_flows.rollback import Checkpoint
+
+    with pytest.raises(ValueError, match="check_regex: give check_command too"):
+        DeployConfig("ntp server 192.0.2.1", check_regex="x")
+    with pytest.raises(ValueError, match="check_regex: not a regular expression"):
+        DeployConfig("ntp server 192.0.2.1", check_command="show clock", check_regex="(")
+    with pytest.raises(ValueError, match=r"rollback is implemented for platforms \['eos', 'ios', 'iosxe'\], not 'nxos'"):
+        Checkpoint.for_platform("nxos", "x.cfg")
+
+
+def test_an_apply_sends_only_the_reviewed_lines(sim: genja_lib.Genja) -> None:
+    from genja_prefect_flows.approval import new_review_key
+
+    eos = sim.filter(name="sim-eos1")
+    key = new_review_key()
+    template = "interface Ethernet1\n   description reviewed\n"
+    dry = eos.run_task(DeployConfig(template, mode="replace", review_key=key))["sim-eos1"]
+    digest = dry.result["review_digest"]
+    assert len(digest) == 64 and "description reviewed" not in digest
+    # the device changes between review and apply: the plan is no longer the reviewed one
+    eos.run_task(DeployConfig("interface Ethernet1\n   ip address 10.0.0.77/24\n", apply=True, verify=False))
+    stale = eos.run_task(DeployConfig(template, mode="replace", apply=True, review_key=key,
+                                      reviewed={"sim-eos1": digest}))["sim-eos1"]
+    assert stale.status == "failed" and "not the reviewed one" in stale.message
+    assert "description reviewed" not in _running(sim, "sim-eos1")
+    fresh = eos.run_task(DeployConfig(template, mode="replace", review_key=key))["sim-eos1"].result["review_digest"]
+    done = eos.run_task(DeployConfig(template, mode="replace", apply=True, verify=False, review_key=key,
+                                     reviewed={"sim-eos1": fresh}))["sim-eos1"]
+    assert done.changed and "   description reviewed" in _running(sim, "sim-eos1")
+    unreviewed = sim.filter(name="sim-ios1").run_task(DeployConfig("ntp server 192.0.2.5\n", apply=True, review_key=key,
+                                                                   reviewed={"sim-eos1": fresh}))["sim-ios1"]
+    assert unreviewed.status == "skipped" and unreviewed.reason == "not_reviewed"

@@ -36,7 +36,8 @@ def test_flows_page_examples_run(prefect_api: str, tmp_path: Path, monkeypatch: 
             lab.stop()
     out = capsys.readouterr().out
     for expected in ("SN-sim-eos1", "17.03.01a", "sim-ios1.cfg True", "unchanged since the last backup",
-                     "+ntp server 192.0.2.99", "True passed", "['ntp server 192.0.2.100']", "candidate True"):
+                     "+ntp server 192.0.2.99", "True passed", "['ntp server 192.0.2.100']", "candidate True",
+                     "['-   description uplink', '+   description core-uplink']", "rolled back True"):
         assert expected in out, expected
 
 

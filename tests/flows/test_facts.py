@@ -30,6 +30,29 @@ def test_facts_from_every_cli_platform(lab_settings: str, plain_runtime: Callabl
     assert results.failed_hosts == []
 
 
+def test_textfsm_first_builtin_parsers_fill_the_gaps(
+    lab_settings: str, plain_runtime: Callable[..., genja_lib.Genja]
+) -> None:
+    results = plain_runtime(lab_settings).run_task(CollectFacts())
+    # the simulator's IOS-XE and vEOS outputs: ntc-templates reads them; vendor/os come from
+    # the project's own parsers
+    sim_ios = results["sim-ios1"]
+    assert sim_ios.metadata["parsed_with"] == {"show version": ["textfsm", "builtin"]}
+    assert sim_ios.result["version"] == "17.3.4a"  # the IOSd version line, as ntc-templates reads it
+    assert (sim_ios.result["model"], sim_ios.result["serial"], sim_ios.result["vendor"]) == (
+        "CSR1000V", "9ESGOBARV9D", "Cisco",
+    )
+    assert sim_ios.result["uptime_seconds"] == 788640
+    assert results["sim-eos1"].metadata["parsed_with"]["show version"] == ["textfsm", "builtin"]
+    # fakenos' Junos output is one ntc-templates' template rejects: the built-in parser stands in
+    junos = results["junos1"]
+    assert junos.metadata["parsed_with"]["show version"] == ["builtin"]
+    assert junos.result["version"] == "13.2X51-D35.3"
+    # the same keys whichever parser read the output (Junos adds its chassis_model)
+    assert list(sim_ios.result) == [k for k in junos.result if k != "chassis_model"]
+    assert list(sim_ios.result) == list(results["ios1"].result)
+
+
 def test_raw_outputs_only_on_request(lab_settings: str, plain_runtime: Callable[..., genja_lib.Genja]) -> None:
     genja = plain_runtime(lab_settings, name="sim-ios1")
     plain = genja.run_task(CollectFacts())["sim-ios1"]

@@ -74,6 +74,27 @@ def test_deploy_flow_dry_run_then_apply(prefect_api: str, sim_settings: str, tmp
     assert applied["sub_tasks"]["verify_config"]["hosts"]["sim-eos1"]["status"] == "passed"
 
 
+def test_deploy_flow_verifies_in_a_fresh_session_and_rolls_back(prefect_api: str, sim_lab: Callable[..., Any]) -> None:
+    lab = sim_lab(ios=0, eos=1)
+    settings = str(Path(lab.directory) / "settings.yaml")
+    before = lab.simulator.running_config("sim-eos1")
+    assert lab.simulator.accepted_count("sim-eos1") == 0
+    state = deploy_config(settings=settings, template="ntp server 192.0.2.45\n", apply=True, rollback=True,
+                          mode="merge", check_command="show running-config | include ntp", check_regex="192.0.2.46",
+                          return_state=True)
+    assert state.is_failed()  # a change that had to be rolled back is a red run
+    tree = state.result(raise_on_failure=False).tree
+    host = tree["hosts"]["sim-eos1"]
+    assert host["changed"] and host["result"]["checkpoint"].startswith("genja-")
+    verify = tree["sub_tasks"]["verify_config"]["hosts"]["sim-eos1"]
+    assert verify["status"] == "failed" and verify["details"]["rolled_back"] is True
+    assert lab.simulator.running_config("sim-eos1") == before
+    # the change and its verification are two runs, each with its own session to the device
+    assert lab.simulator.accepted_count("sim-eos1") == 2 and lab.simulator.connection_count("sim-eos1") == 0
+    report = _artifacts("genja-deploy")[0]["data"]
+    assert "verify failed" in report and "rolled back" in report
+
+
 def test_netconf_flows(prefect_api: str, sim_settings: str) -> None:
     config = f'<interfaces xmlns="{IF}"><interface><name>eth1</name><description>by-flow</description></interface></interfaces>'
     edited = netconf_edit_config(settings=sim_settings, config=config, filter={"platform": "netconf"})
@@ -150,3 +171,86 @@ def test_fail_on_all_keeps_a_best_effort_job_green(
     state = collect_facts(settings=settings, filter={"groups__contains": "lab_ssh"}, return_state=True)
     assert state.is_completed()
     assert state.result()["hosts"]["dead1"]["status"] == "failed"
+
+
+def _wait_paused(settings: str, timeout: float = 180) -> str:
+    """The id of the paused deploy-config run of ``settings`` (waits for it, bounded)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = prefect_rest.post("/flow_runs/filter", {
+            "flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}, "limit": 50, "offset": 0})
+        for run in runs:
+            if run["parameters"].get("settings") == settings:
+                return str(run["id"])
+        time.sleep(0.5)
+    raise AssertionError(f"no paused deploy-config run for {settings} within {timeout} s")
+
+
+def _in_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``fn`` in a thread now; the returned callable joins it (bounded) and gives its value."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def join() -> Any:
+        thread.join(timeout=240)
+        assert not thread.is_alive(), "the flow did not finish"
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return join
+
+
+def test_approval_gate_approve_reject_and_timeout(prefect_api: str, sim_lab: Callable[..., Any]) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    lab = sim_lab(ios=0, eos=1)
+    settings = str(Path(lab.directory) / "settings.yaml")
+    before = lab.simulator.running_config("sim-eos1")
+    common = {"settings": settings, "approve": True, "approval_poll_seconds": 1, "return_state": True}
+
+    # approved through Prefect's API: exactly the reviewed lines are applied, then verified
+    join = _in_thread(lambda: deploy_config(template="ntp server 192.0.2.61\n", **common))
+    run_id = _wait_paused(settings)
+    review = _artifacts("genja-deploy-review", run_id)[0]["data"]
+    assert "+ntp server 192.0.2.61" in review
+    assert lab.simulator.running_config("sim-eos1") == before  # nothing sent while waiting
+    resume_flow_run(run_id, run_input={"approve": True, "comment": "CAB-42 approved"})
+    state = join()
+    assert state.is_completed(), state
+    tree = state.result()
+    assert tree["approval"] == {"asked": True, "approved": True, "timed_out": False, "comment": "CAB-42 approved"}
+    assert tree["hosts"]["sim-eos1"]["result"]["lines"] == ["ntp server 192.0.2.61"]
+    assert tree["sub_tasks"]["verify_config"]["hosts"]["sim-eos1"]["status"] == "passed"
+    after_approval = lab.simulator.running_config("sim-eos1")
+    assert "ntp server 192.0.2.61" in after_approval
+    assert "approved: CAB-42 approved" in _artifacts("genja-deploy-approval", run_id)[0]["data"]
+
+    # rejected: nothing is sent, the run ends Cancelled with the comment
+    join = _in_thread(lambda: deploy_config(template="ntp server 192.0.2.62\n", **common))
+    run_id = _wait_paused(settings)
+    resume_flow_run(run_id, run_input={"approve": False, "comment": "not in the change window"})
+    state = join()
+    assert state.is_cancelled(), state
+    assert "rejected: not in the change window; nothing was applied" in state.message
+    assert lab.simulator.running_config("sim-eos1") == after_approval
+
+    # nobody decides: the timeout ends the run without changes
+    state = deploy_config(template="ntp server 192.0.2.63\n", approval_timeout=2, **common)
+    # Prefect's server fails a run whose pause timed out, whatever the flow returns afterwards
+    assert state.is_failed() or state.is_cancelled(), state
+    decision = _artifacts("genja-deploy-approval", state.state_details.flow_run_id)[0]["data"]
+    assert "approval: no decision within 2 s; nothing was applied" in decision
+    assert lab.simulator.running_config("sim-eos1") == after_approval

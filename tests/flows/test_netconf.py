@@ -16,10 +16,23 @@ SYS = "urn:ietf:params:xml:ns:yang:ietf-system"
 
 
 @pytest.fixture
-def netconf(sim_lab: Callable[..., Any], plain_runtime: Callable[..., genja_lib.Genja]) -> genja_lib.Genja:
+def netconf_lab(sim_lab: Callable[..., Any]) -> Any:
     """A NETCONF device of its own per test (edits change its datastores)."""
-    lab = sim_lab(ios=0, netconf=1)
-    return plain_runtime(str(Path(lab.directory) / "settings.yaml"), platform="netconf")
+    return sim_lab(ios=0, netconf=1)
+
+
+@pytest.fixture
+def netconf(netconf_lab: Any, plain_runtime: Callable[..., genja_lib.Genja]) -> genja_lib.Genja:
+    return plain_runtime(str(Path(netconf_lab.directory) / "settings.yaml"), platform="netconf")
+
+
+def _other_session(lab: Any) -> Any:
+    """A second NETCONF session to netconf1, as another tool or engineer would have."""
+    from ncclient import manager
+
+    return manager.connect(host="127.0.0.1", port=lab.host("netconf1").port, username="admin",
+                           password=lab._password, hostkey_verify=False, look_for_keys=False,
+                           allow_agent=False, device_params={"name": "default"}, timeout=10)
 
 
 def test_get_config_with_and_without_subtree_filter(netconf: genja_lib.Genja) -> None:
@@ -79,3 +92,90 @@ def test_edit_config_takes_xml_or_the_path_of_a_file_holding_it(tmp_path: Path, 
     assert config_text(str(tmp_path / "edit.xml")) == xml + "\n"
     with pytest.raises(NetconfXmlError, match=r"config: neither XML \(starting with '<'\) nor a file: 'missing.xml'"):
         config_text("missing.xml")
+
+
+def test_failure_names_error_tag_path_and_bad_element_without_a_traceback(netconf: genja_lib.Genja) -> None:
+    config = f'<interfaces xmlns="{IF}"><interface><name>eth1</name><mtux>9000</mtux></interface></interfaces>'
+    failed = netconf.run_task(NetconfEditConfig(config))["netconf1"]
+    assert failed.status == "failed" and failed.kind.value == "command"
+    assert "unknown-element" in failed.message and "bad-element mtux" in failed.message
+    assert "path /interfaces/interface[name='eth1']/mtux" in failed.message and "\n" not in failed.message
+    (error,) = failed.details["errors"]
+    assert error["tag"] == "unknown-element" and error["info"] == {"bad-element": "mtux"}
+    assert error["path"] == "/interfaces/interface[name='eth1']/mtux"
+    assert "traceback" not in failed.details and failed.details["step"] == "edit-config"
+
+
+def test_a_dirty_candidate_is_a_clear_failure_and_discard_changes_first_clears_it(
+    netconf_lab: Any, netconf: genja_lib.Genja
+) -> None:
+    config = f'<interfaces xmlns="{IF}"><interface><name>eth1</name><description>mine</description></interface></interfaces>'
+    with _other_session(netconf_lab) as other:
+        other.edit_config(target="candidate", config=(
+            f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="{IF}">'
+            "<interface><name>eth7</name></interface></interfaces></config>"))
+        failed = netconf.run_task(NetconfEditConfig(config))["netconf1"]
+        assert failed.status == "failed" and failed.details["step"] == "lock"
+        assert "lock-denied" in failed.message and "discard_changes_first=True" in failed.message
+        assert "\n" not in failed.message and "Traceback" not in str(failed.details)
+        done = netconf.run_task(NetconfEditConfig(config, discard_changes_first=True))["netconf1"]
+        assert done.status == "passed" and done.result["discarded_first"] and done.changed
+    running = netconf_lab.netconf_servers[0].running_xml()
+    assert "<description>mine</description>" in running and "eth7" not in running  # theirs was dropped
+
+
+def test_lock_comes_before_reading_and_reads_only_the_edited_subtree(netconf_lab: Any, netconf: genja_lib.Genja) -> None:
+    server = netconf_lab.netconf_servers[0]
+    server.rpc_log.clear()
+    config = f'<interfaces xmlns="{IF}"><interface><name>eth1</name><description>to-core</description></interface></interfaces>'
+    edit = netconf.run_task(NetconfEditConfig(config))["netconf1"]
+    assert edit.status == "passed" and edit.result["error_option"] == "rollback-on-error"
+    ops = [(op, store, filtered) for _, op, store, filtered in server.rpc_log]
+    assert ops == [
+        ("lock", "candidate", False),
+        ("get-config", "running", True),
+        ("edit-config", "candidate", False),
+        ("commit", "", False),
+        ("get-config", "running", True),
+        ("unlock", "candidate", False),
+        ("close-session", "", False),  # the run's connection closes at its end
+    ]
+    assert edit.result["filter"] == f'<interfaces xmlns="{IF}"><interface><name>eth1</name></interface></interfaces>'
+    assert "to-core" in edit.diff and "eth0" not in edit.diff and "hostname" not in edit.diff
+
+
+def test_rollback_on_error_by_default_leaves_running_untouched(netconf_lab: Any, netconf: genja_lib.Genja) -> None:
+    server = netconf_lab.netconf_servers[0]
+    partial = (
+        f'<interfaces xmlns="{IF}" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">'
+        "<interface><name>eth1</name><description>half</description></interface>"
+        '<interface nc:operation="delete"><name>nope9</name></interface></interfaces>'
+    )
+    failed = netconf.run_task(NetconfEditConfig(partial, target="running"))["netconf1"]
+    assert failed.status == "failed" and "data-missing" in failed.message
+    assert "half" not in server.running_xml()
+    # the server's default, stop-on-error, would have kept the first half: the option matters
+    netconf.run_task(NetconfEditConfig(partial, target="running", error_option="stop-on-error"))
+    assert "<description>half</description>" in server.running_xml()
+    with pytest.raises(ValueError, match="error_option must be one of"):
+        NetconfEditConfig(partial, error_option="ignore")
+
+
+def test_edit_filter_selects_what_the_config_touches() -> None:
+    from genja_prefect_flows.netconf import edit_filter
+
+    assert edit_filter(f'<system xmlns="{SYS}"><hostname>r9</hostname><contact>noc</contact></system>') == (
+        f'<system xmlns="{SYS}"><hostname/><contact/></system>'
+    )
+    two = edit_filter(
+        f'<interfaces xmlns="{IF}" xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">'
+        '<interface><name>eth1</name><description>a</description></interface>'
+        '<interface nc:operation="delete"><name>eth9</name></interface></interfaces>'
+    )
+    assert two == (f'<interfaces xmlns="{IF}"><interface><name>eth1</name></interface>'
+                   "<interface><name>eth9</name></interface></interfaces>")
+    # several top-level elements: one filter node each
+    both = edit_filter(f'<system xmlns="{SYS}"><hostname>x</hostname></system><interfaces xmlns="{IF}"/>')
+    assert both == f'<system xmlns="{SYS}"><hostname/></system><interfaces xmlns="{IF}"/>'
+    assert NetconfEditConfig(f'<system xmlns="{SYS}"><hostname>x</hostname></system>',
+                             default_operation="replace").filter is None  # replace reads everything

@@ -57,11 +57,14 @@ def _run_artifacts(server: PrefectServer, run_id: str) -> list[dict[str, Any]]:
 
 
 def _table_rows(artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of genja-prefect's table artifacts, host cells as plain ids (they link to task runs)."""
+    from types import SimpleNamespace
+
+    from genja_prefect.prefect.artifacts import table_rows_of
+
     rows: list[dict[str, Any]] = []
     for artifact in artifacts:
-        if artifact["type"] == "table":
-            data = artifact["data"]
-            rows += json.loads(data) if isinstance(data, str) else data
+        rows += table_rows_of(SimpleNamespace(**artifact)) or []
     return rows
 
 

@@ -188,3 +188,49 @@ def test_create_on_existing_entry_is_data_exists() -> None:
     with pytest.raises(RpcError) as error:
         edit(data, config, "merge")
     assert error.value.tag == "data-exists"
+
+
+def test_unknown_element_reply_has_error_path_and_bad_element(server: NetconfServer) -> None:
+    with _connect(server.port, server._password) as m:
+        with pytest.raises(RPCError) as caught:
+            m.edit_config(target="running", config=_config("<interface><name>eth1</name><mtux>9000</mtux></interface>"))
+    err = caught.value
+    assert err.tag == "unknown-element"
+    assert err.path == "/interfaces/interface[name='eth1']/mtux"
+    assert "<bad-element>mtux</bad-element>" in err.info
+
+
+def test_a_candidate_dirtied_by_another_session_cannot_be_locked_until_discarded(server: NetconfServer) -> None:
+    with _connect(server.port, server._password) as first, _connect(server.port, server._password) as second:
+        first.edit_config(target="candidate", config=_config("<interface><name>eth5</name></interface>"))
+        with pytest.raises(RPCError) as caught:
+            second.lock("candidate")
+        assert caught.value.tag == "lock-denied" and "uncommitted changes" in caught.value.message
+        second.discard_changes()
+        second.lock("candidate")
+        second.unlock("candidate")
+
+
+def test_stop_on_error_keeps_the_edits_before_the_error_and_rollback_on_error_does_not(server: NetconfServer) -> None:
+    partial = _config(
+        "<interface><name>eth1</name><description>half</description></interface>"
+        '<interface nc:operation="delete"><name>nope9</name></interface>'
+    )
+    with _connect(server.port, server._password) as m:
+        assert "urn:ietf:params:netconf:capability:rollback-on-error:1.0" in m.server_capabilities
+        with pytest.raises(RPCError, match="does not exist"):
+            m.edit_config(target="running", config=partial, error_option="rollback-on-error")
+        assert "half" not in server.running_xml()
+        with pytest.raises(RPCError) as caught:
+            m.edit_config(target="running", config=partial)  # stop-on-error, the default
+        assert caught.value.path == "/interfaces/interface[name='nope9']"
+        assert "<description>half</description>" in server.running_xml()
+
+
+def test_subtree_filter_with_two_entries_of_one_list() -> None:
+    data = initial_config("r1")
+    filt = etree.fromstring(
+        f'<filter xmlns="{BASE_NS}"><interfaces xmlns="{IF_NS}"><interface><name>eth0</name></interface>'
+        f"<interface><name>lo0</name></interface></interfaces></filter>"
+    )
+    assert _names(etree.tostring(subtree_filter(data, filt)).decode()) == ["eth0", "lo0"]

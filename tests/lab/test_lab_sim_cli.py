@@ -133,3 +133,27 @@ def test_pipe_filters() -> None:
     section = cli.handle_line("show run | section Loopback0").output
     assert section == "interface Loopback0\n ip address 192.0.2.1 255.255.255.255"
     assert cli.handle_line("show run | count interface").output.endswith("= 4")
+
+
+@pytest.mark.parametrize("platform", [IOS, EOS], ids=["ios", "eos"])
+def test_checkpoint_copy_replace_more_delete(platform: SimPlatform) -> None:
+    state = DeviceState(platform, "r1")
+    cli = CliSession(state)
+    cli.handle_line("enable")
+    before = cli.handle_line("show running-config").output
+    assert cli.handle_line("copy running-config flash:cp1.cfg").output == platform.write_memory_output
+    cli.handle_line("configure terminal")
+    cli.handle_line("hostname changed")
+    cli.handle_line("ntp server 192.0.2.55")
+    cli.handle_line("end")
+    assert cli.handle_line("show running-config").output != before
+    assert cli.handle_line("more flash:cp1.cfg").output == before
+    force = " force" if platform is IOS else ""
+    assert cli.handle_line(f"configure replace flash:cp1.cfg{force}").output == platform.replace_output
+    assert cli.handle_line("show running-config").output == before and cli.prompt == "r1#"
+    cli.handle_line("delete /force flash:cp1.cfg")
+    assert "No such file" in cli.handle_line("more flash:cp1.cfg").output
+    assert "No such file" in cli.handle_line("configure replace flash:cp1.cfg").output
+    # checkpoint commands are privileged: from user exec they are not commands at all
+    cli.handle_line("disable")
+    assert "Invalid input" in cli.handle_line("copy running-config flash:cp2.cfg").output

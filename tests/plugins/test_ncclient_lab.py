@@ -18,7 +18,7 @@ from genja_prefect.lab.netconf_server import NetconfServer
 from genja_prefect.results import TaskFailureKind
 from genja_prefect.secrets import Secret
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, TaskSuccessResult, task
-from genja_prefect_ncclient import NcclientConnection, NcclientPlugin
+from genja_prefect_ncclient import NcclientConnection, NcclientPlugin, NetconfRpcError
 
 from .conftest import ONE_ATTEMPT, SilentServer, make_genja
 
@@ -159,6 +159,19 @@ def test_a_lock_held_by_another_session_is_a_command_failure(server: NetconfServ
         third.unlock("running")
     finally:
         third.close()
+
+
+def test_rpc_errors_keep_path_and_error_info(server: NetconfServer) -> None:
+    conn = open_direct(server.port)
+    try:
+        with pytest.raises(NetconfRpcError) as caught:
+            conn.edit_config(f'<system xmlns="{SYS_NS}"><hostnam>x</hostnam></system>', error_option="rollback-on-error")
+    finally:
+        conn.close()
+    err = caught.value
+    assert err.tags == ["unknown-element"] and isinstance(err, CommandError)
+    assert err.errors[0]["path"] == "/system/hostnam" and err.errors[0]["info"] == {"bad-element": "hostnam"}
+    assert "unknown-element: unknown element 'hostnam' in system (path /system/hostnam, bad-element hostnam)" in str(err)
 
 
 def test_opening_lowers_ncclient_tick_unless_opted_out(server: NetconfServer) -> None:

@@ -40,10 +40,13 @@ def _all(path: str, body: dict[str, Any], page: int = 200) -> list[dict[str, Any
 
 
 def flow_runs(flow_name: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:
-    """Flow runs (of the flow ``flow_name``, or children of the flow run ``parent``)."""
+    """Top-level flow runs of the flow ``flow_name`` (its root tasks' subflow runs belong to
+    the same flow and are left out), or the children of the flow run ``parent``."""
     body: dict[str, Any] = {"sort": "START_TIME_ASC"}
     if flow_name is not None:
         body["flows"] = {"name": {"any_": [flow_name]}}
+        if parent is None:
+            body["flow_runs"] = {"parent_task_run_id": {"is_null_": True}}
     if parent is not None:
         body["flow_runs"] = {"parent_flow_run_id": {"any_": [parent]}}
     return _all("/flow_runs/filter", body)

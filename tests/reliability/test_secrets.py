@@ -301,3 +301,144 @@ def _settled(read: Any, quiet: float = 1.5, timeout: float = 60) -> list[dict[st
             return current
         previous = current
     return previous
+
+
+DEVICE_SECRETS = {name: f"{name}{uuid.uuid4().hex}"
+                  for name in ("gdsuser", "gdscomm", "gdstacacs", "gdsnetconf", "gdsradius")}
+
+
+def device_hits(text: str | bytes, where: str) -> list[str]:
+    """``where`` for each device-config secret (what a template puts on a device) in ``text``."""
+    data = text if isinstance(text, bytes) else text.encode("utf-8", errors="replace")
+    return [f"{where}: {name}" for name, value in DEVICE_SECRETS.items() if value.encode() in data]
+
+
+def test_no_device_config_secret_in_flow_results_artifacts_logs_or_events(
+    secret_lab: Lab, tmp_path: Path, debug_logs: DebugLogs
+) -> None:
+    """deploy_config (dry run and apply), backup_configs (with a diff) and a NETCONF edit put
+    secrets into device configs; their diffs, lines, results, artifacts, logs and events show
+    them masked. The backup files themselves keep the device's text (they are the backup)."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    from genja_prefect_flows import NetconfEditConfig, backup_configs, deploy_config, netconf_get_config
+
+    suffix = uuid.uuid4().hex[:8]
+    hosts = {
+        name: {"hostname": "127.0.0.1", "port": secret_lab.host(name).port, "platform": secret_lab.host(name).platform,
+               "data": {"plugin": "scrapli"}, "connection_options": {"scrapli": {"extras": {"auth_strict_key": False}}}}
+        for name in ("sim-ios2", "sim-eos1")
+    }
+    hosts["netconf1"] = {"hostname": "127.0.0.1", "platform": "netconf", "data": {"plugin": "ncclient"},
+                         "connection_options": {"ncclient": {"port": secret_lab.host("netconf1").port,
+                                                             "platform": "default", "extras": {"hostkey_verify": False}}}}
+    files = {
+        "hosts.yaml": hosts,
+        "defaults.yaml": {"username": "admin", "password": GOOD},
+        "groups.yaml": {},
+        "settings.yaml": {
+            "inventory": {"plugin": "FileInventoryPlugin",
+                          "options": {"hosts_file": "hosts.yaml", "groups_file": "groups.yaml",
+                                      "defaults_file": "defaults.yaml"}},
+            "runner": {"plugin": "threaded", "worker_count": 2},
+            "prefect": {"flow_name": f"genja-rel-device-secrets-{suffix}"},
+        },
+    }
+    for name, document in files.items():
+        (tmp_path / name).write_text(yaml.safe_dump(document, sort_keys=False))
+    settings = str(tmp_path / "settings.yaml")
+    # The secrets live in the template file (as a vault lookup would put them): flow parameters
+    # are recorded by Prefect as given, so a template path, not its text, is the parameter.
+    template = tmp_path / "aaa.j2"
+    template.write_text(
+        f"username ops privilege 15 secret 0 {DEVICE_SECRETS['gdsuser']}\n"
+        f"snmp-server community {DEVICE_SECRETS['gdscomm']} RO\n"
+        f"tacacs-server key 7 {DEVICE_SECRETS['gdstacacs']}\n"
+    )
+    ssh = {"data__plugin": "scrapli"}
+    trees: list[Any] = []
+    trees.append(backup_configs(settings=settings, filter=ssh, backup_dir=str(tmp_path / "backups")))
+    dry = deploy_config(settings=settings, template=str(template), filter=ssh)
+    assert all(e["status"] == "passed" and e["diff"] for e in dry["hosts"].values()), dry
+    assert "secret 0 <removed>" in dry["hosts"]["sim-ios2"]["diff"]
+    applied = deploy_config(settings=settings, template=str(template), filter=ssh, apply=True)
+    assert all(e["changed"] for e in applied["hosts"].values()), applied
+    assert {e["status"] for e in applied["sub_tasks"]["verify_config"]["hosts"].values()} == {"passed"}
+    after = backup_configs(settings=settings, filter=ssh, backup_dir=str(tmp_path / "backups"))
+    assert all(e["changed"] and e["diff"] for e in after["hosts"].values()), after
+    # the backups are the device's text; only what is reported is masked
+    assert device_hits((tmp_path / "backups" / "sim-ios2.cfg").read_text(), "backup file")
+    trees += [dry, applied, after]
+
+    # an approval: the review artifact and the pause's input form (its description is the
+    # review) are stored by Prefect. (The decision's comment is stored as the person typed it.)
+    approval_template = tmp_path / "radius.j2"
+    approval_template.write_text(f"radius-server key 7 {DEVICE_SECRETS['gdsradius']}\n")
+    approved = _approve_in_background(settings, str(approval_template), ssh, comment="CAB-7 approved")
+    assert approved["approval"]["approved"] and all(e["changed"] for e in approved["hosts"].values()), approved
+    trees.append(approved)
+
+    genja = genja_prefect.Genja.from_settings_file(settings).filter(platform="netconf")
+    edit = genja.run_task(NetconfEditConfig(
+        '<system xmlns="urn:ietf:params:xml:ns:yang:ietf-system"><authentication><user><name>ops</name>'
+        f"<password>{DEVICE_SECRETS['gdsnetconf']}</password></user></authentication></system>"))
+    assert edit["netconf1"].changed and "<password>***</password>" in edit["netconf1"].diff
+    trees.append(edit.to_dict())
+    trees.append(netconf_get_config(settings=settings, filter={"platform": "netconf"}))
+
+    found = device_hits(json.dumps(trees), "flow results")
+    if os.environ.get("GENJA_REL_DUMP"):  # where a hit is, when one is
+        Path(os.environ["GENJA_REL_DUMP"]).write_text(json.dumps(trees, indent=1) + "\n".join(debug_logs.lines))
+    found += device_hits("\n".join(debug_logs.lines), "Python logs (DEBUG)")
+    found += device_hits(json.dumps(_settled(api.all_logs)), "Prefect logs (API)")
+    found += device_hits(json.dumps(api.all_flow_runs()), "Prefect flow runs (API)")
+    found += device_hits(json.dumps(api.all_task_runs()), "Prefect task runs (API)")
+    artifacts = api.all_artifacts()
+    assert any(a.get("key") == "genja-deploy" for a in artifacts) and any(a.get("key") == "genja-backups" for a in artifacts)
+    found += device_hits(json.dumps(artifacts), "Prefect artifacts (API)")
+    # events and everything else the server stored, byte for byte
+    database = Path(str(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).split("///", 1)[1])
+    for path in (database, Path(f"{database}-wal")):
+        if path.exists():
+            found += device_hits(path.read_bytes(), f"Prefect database file {path.name}")
+    storage = Path(str(PREFECT_LOCAL_STORAGE_PATH.value()))
+    for path in storage.rglob("*") if storage.exists() else ():
+        if path.is_file():
+            found += device_hits(path.read_bytes(), f"persisted result {path.name}")
+    assert found == [], found
+
+
+def _approve_in_background(settings: str, template: str, selection: dict[str, str], comment: str) -> Any:
+    """Run deploy_config(approve=True) in a thread, approve it through Prefect's API, return its tree."""
+    import threading
+
+    from prefect.flow_runs import resume_flow_run
+
+    from genja_prefect_flows import deploy_config
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["tree"] = deploy_config(settings=settings, template=template, filter=selection, approve=True,
+                                        approval_poll_seconds=1)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 180
+    run_id = None
+    while run_id is None and time.monotonic() < deadline and thread.is_alive():
+        runs = api.post("/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}},
+                                              "limit": 50, "offset": 0})
+        run_id = next((r["id"] for r in runs if r["parameters"].get("template") == template), None)
+        if run_id is None:
+            time.sleep(0.5)
+    assert run_id is not None, box.get("error") or "the approval run never paused"
+    resume_flow_run(run_id, run_input={"approve": True, "comment": comment})
+    thread.join(timeout=240)
+    assert not thread.is_alive(), "the approved run did not finish"
+    if "error" in box:
+        raise box["error"]
+    return box["tree"]
