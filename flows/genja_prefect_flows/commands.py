@@ -29,7 +29,6 @@ from genja_prefect.results import TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.jobs import module_flow
 from genja_prefect_flows.common import FlowParameterError, build_runtime, finish_job, in_flow_run, results_payload, run_command
-from genja_prefect_scrapli.parsing import ParseError, ParserNotInstalledError, parse_output
 
 __all__ = ["DEFAULT_COMMANDS", "RunCommands", "commands_table", "run_commands", "run_commands_job"]
 
@@ -111,6 +110,10 @@ class RunCommands:
                 reason="unsupported_platform",
                 message=f"no commands for platform {host.platform!r} (commands are given for {known})",
             )
+        # Imported here: genja_prefect_scrapli needs scrapli (the devices extra); the module
+        # must import without it so a deployment run can say which extra to install.
+        from genja_prefect_scrapli.parsing import ParseError, ParserNotInstalledError, parse_output
+
         connection = context.get_connection(self.connection_plugin)
         result: dict[str, Any] = {}
         parsed_with: dict[str, str] = {}

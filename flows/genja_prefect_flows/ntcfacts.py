@@ -17,7 +17,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from genja_prefect_scrapli.parsing import ParseError, parse_textfsm
 
 __all__ = ["NTC_FACT_COLUMNS", "textfsm_facts"]
 
@@ -56,6 +55,11 @@ def textfsm_facts(platform: str | None, command: str, output: str) -> dict[str, 
     columns = NTC_FACT_COLUMNS.get(platform or "", {}).get(command)
     if not columns:
         return {}
+    # Imported here: genja_prefect_scrapli imports scrapli (the devices extra), and the jobs'
+    # modules must import without it (a deployment run then fails with build_runtime's
+    # one-line "install the extra" instead of an ImportError while loading the flow).
+    from genja_prefect_scrapli.parsing import ParseError, parse_textfsm
+
     try:
         rows = parse_textfsm(output, platform=platform, command=command)
     except ParseError as exc:  # includes a missing ntc-templates install: the parsers still work
