@@ -34,6 +34,13 @@ def prefect_api() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
+        # The harness drains Prefect's client workers at its end without a time limit; anything
+        # a test left for a server that is gone would be retried for minutes. Bounded here.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        EventsWorker.drain_all(timeout=60)
+        APILogWorker.drain_all(timeout=60)
 
 
 @pytest.fixture

@@ -247,6 +247,19 @@ def _wait_healthy(server: PrefectServer, proc: subprocess.Popen[bytes], timeout:
     raise RuntimeError(f"prefect server not healthy within {timeout:g} s:\n{server.log.read_text()[-3000:]}")
 
 
+def drain_prefect_clients(api_url: str, timeout: float = 60.0) -> None:
+    """Deliver what this process's Prefect client still holds for ``api_url`` (flow-run events,
+    logs) while that server is up. Left queued, Prefect retries each item against the stopped
+    server when the test session drains its workers at the end -- minutes per item."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        EventsWorker.drain_all(timeout=timeout)
+        APILogWorker.drain_all(timeout=timeout)
+
+
 @contextmanager
 def prefect_server(home: Path, startup_timeout: float = 240.0,
                    extra_env: dict[str, str] | None = None) -> Iterator[PrefectServer]:
@@ -276,4 +289,5 @@ def prefect_server(home: Path, startup_timeout: float = 240.0,
         _wait_healthy(server, proc, startup_timeout)
         yield server
     finally:
+        drain_prefect_clients(server.api_url)
         server.stop()
