@@ -1,8 +1,9 @@
 """A real ``prefect server start`` on 127.0.0.1 for deployment tests, and the CLI run against it.
 
-Each server gets its own PREFECT_HOME (its own SQLite database) and a free loopback port. Every
-process started here is started in a new session and stopped by its own process-group id, also
-when the test fails. :class:`PrefectServer` also has the steps the deployment tests share:
+Each server gets its own PREFECT_HOME (its own SQLite database, or with
+``database="postgresql"`` a PostgreSQL cluster of its own: tests/flows/postgres.py) and a free
+loopback port. Every process started here is started in a new session and stopped by its own
+process-group id, also when the test fails. :class:`PrefectServer` also has the steps the deployment tests share:
 create a process work pool, ``prefect deploy``, wait for a flow run, read its result.
 """
 
@@ -16,17 +17,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from tests.flows import prefect_rest
+from tests.flows.postgres import postgres_cluster
 
 PREFECT = [sys.executable, "-m", "prefect"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: The server's database: Prefect's default SQLite file in PREFECT_HOME, or PostgreSQL.
+Database = Literal["sqlite", "postgresql"]
+DATABASES: tuple[Database, ...] = ("sqlite", "postgresql")
 
 
 def free_port() -> int:
@@ -135,6 +140,7 @@ class PrefectServer:
     port: int
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    database: Database = "sqlite"
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -249,12 +255,26 @@ def _wait_healthy(server: PrefectServer, proc: subprocess.Popen[bytes], timeout:
 
 @contextmanager
 def prefect_server(home: Path, startup_timeout: float = 240.0,
-                   extra_env: dict[str, str] | None = None) -> Iterator[PrefectServer]:
-    """Start ``prefect server start`` (SQLite in ``home``) on a free loopback port; stop it on exit.
+                   extra_env: dict[str, str] | None = None, database: Database = "sqlite",
+                   durable_database: bool = False) -> Iterator[PrefectServer]:
+    """Start ``prefect server start`` on a free loopback port; stop it on exit.
 
-    ``extra_env`` is added to the environment of the server and of every CLI, worker and flow
-    run started through it (server settings, for instance).
+    ``database="sqlite"``: Prefect's default, a SQLite file in ``home``. ``"postgresql"``: a
+    PostgreSQL cluster of its own (:func:`tests.flows.postgres.postgres_cluster`, durable or
+    not), stopped and removed after the server. ``extra_env`` is added to the environment of
+    the server and of every CLI, worker and flow run started through it (server settings).
     """
+    with ExitStack() as stack:
+        db_env = {}
+        if database == "postgresql":
+            cluster = stack.enter_context(postgres_cluster(free_port(), durable=durable_database))
+            db_env["PREFECT_API_DATABASE_CONNECTION_URL"] = cluster.prefect_url
+        yield stack.enter_context(_prefect_server(home, startup_timeout, {**db_env, **(extra_env or {})}, database))
+
+
+@contextmanager
+def _prefect_server(home: Path, startup_timeout: float, extra_env: dict[str, str],
+                    database: Database) -> Iterator[PrefectServer]:
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GENJA_PREFECT_"))}
@@ -269,8 +289,8 @@ def prefect_server(home: Path, startup_timeout: float = 240.0,
         PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
         PREFECT_LOGGING_LEVEL="INFO",
     )
-    env.update(extra_env or {})
-    server = PrefectServer(home=home, port=port, log=home / "server.log", env=env)
+    env.update(extra_env)
+    server = PrefectServer(home=home, port=port, log=home / "server.log", env=env, database=database)
     try:
         proc = server.spawn(["server", "start", "--host", "127.0.0.1", "--port", str(port)], server.log)
         _wait_healthy(server, proc, startup_timeout)
