@@ -68,6 +68,11 @@ class PostgresCluster:
     def log(self) -> Path:
         return self.directory / "postgres.log"
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (its backends are its children)."""
+        return int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+
 
 def _as_service_account(args: list[str]) -> list[str]:
     if os.geteuid() != 0:

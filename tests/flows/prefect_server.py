@@ -25,7 +25,7 @@ from typing import Any, Literal
 import httpx
 
 from tests.flows import prefect_rest
-from tests.flows.postgres import postgres_cluster
+from tests.flows.postgres import PostgresCluster, postgres_cluster
 
 PREFECT = [sys.executable, "-m", "prefect"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -141,6 +141,7 @@ class PrefectServer:
     log: Path
     env: dict[str, str] = field(default_factory=dict)
     database: Database = "sqlite"
+    postgres: PostgresCluster | None = None  # the cluster of a ``database="postgresql"`` server
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -265,11 +266,14 @@ def prefect_server(home: Path, startup_timeout: float = 240.0,
     the server and of every CLI, worker and flow run started through it (server settings).
     """
     with ExitStack() as stack:
+        cluster = None
         db_env = {}
         if database == "postgresql":
             cluster = stack.enter_context(postgres_cluster(free_port(), durable=durable_database))
             db_env["PREFECT_API_DATABASE_CONNECTION_URL"] = cluster.prefect_url
-        yield stack.enter_context(_prefect_server(home, startup_timeout, {**db_env, **(extra_env or {})}, database))
+        server = stack.enter_context(_prefect_server(home, startup_timeout, {**db_env, **(extra_env or {})}, database))
+        server.postgres = cluster
+        yield server
 
 
 @contextmanager
