@@ -97,6 +97,14 @@ def stop_server_flow_runs(api_url: str) -> list[int]:
     return found
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie waiting to be reaped has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def parent_pid(pid: int) -> int:
     """The parent of process ``pid`` (from /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

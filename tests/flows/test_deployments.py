@@ -63,7 +63,7 @@ def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path, datab
         worker = server.spawn(["worker", "start", "--pool", "genja-pool", "--run-once"],
                               tmp_path / "worker.log", cwd=tmp_path)
         try:
-            final = server.wait_for_run(run["id"], timeout=240, workers=[worker])
+            final = server.wait_for_run(run["id"], timeout=300, workers=[worker])
         finally:
             stop_flow_run_processes(run["id"])  # only left when the run did not finish
         worker_log = (tmp_path / "worker.log").read_text(errors="replace")
