@@ -20,7 +20,8 @@ import genja_prefect as genja_lib
 from genja_prefect.prefect.naming import SKIPPED_STATE_NAME, host_run_name, host_state_message
 from genja_prefect.prefect.server import FAST_INGEST_SERVER_ENV
 from genja_prefect.task import TaskFailureResult, TaskSkipResult, TaskSuccessResult, task
-from tests.flows.prefect_server import DATABASES, Database, PrefectServer, prefect_server
+from tests.flows.postgres import postgres_cluster
+from tests.flows.prefect_server import DATABASES, Database, PrefectServer, free_port, prefect_server, process_running
 
 HOSTS = 200
 FINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
@@ -89,3 +90,14 @@ def test_per_host_runs_recorded_on_the_server_database(database: Database, tmp_p
             want[host_run_name("inventory_check", host_id)] = (*state, host_state_message(result))
         assert len(recorded) == HOSTS, sorted(set(want) - set(recorded))[:10]
         assert recorded == want, [(name, recorded.get(name), w) for name, w in want.items() if recorded.get(name) != w][:5]
+
+
+@pytest.mark.prefect_server
+@pytest.mark.timeout(300)
+def test_postgres_cluster_is_stopped_and_removed_when_the_body_fails() -> None:
+    with pytest.raises(RuntimeError, match="the test failed"):
+        with postgres_cluster(free_port()) as cluster:
+            pid, directory = cluster.pid, cluster.directory
+            assert process_running(pid) and (directory / "data" / "PG_VERSION").is_file()
+            raise RuntimeError("the test failed")
+    assert not process_running(pid) and not directory.exists()
