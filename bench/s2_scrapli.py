@@ -119,16 +119,52 @@ def genja_scrapli(devices: list[tuple[str, int]], workers: int, prefect: bool, t
     return run
 
 
-def interleaved_best(repeat: int, runs: dict[str, Callable[[], None]]) -> dict[str, float]:
-    """Run each candidate ``repeat`` times, alternating, and keep each one's fastest time."""
-    best = {name: float("inf") for name in runs}
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line for a table's note column."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:160]
+
+
+def interleaved_best(repeat: int, runs: dict[str, Callable[[], None]]) -> tuple[dict[str, float], dict[str, str]]:
+    """Run each candidate ``repeat`` times, alternating, and keep each one's fastest time.
+
+    A round that fails (a session that could not authenticate on a loaded machine, say) is
+    not timed; its error is kept, and the other rounds and candidates go on. Returns the best
+    times of the candidates with at least one good round and the last error of each one that
+    failed a round."""
+    best: dict[str, float] = {}
+    errors: dict[str, str] = {}
     for round_ in range(repeat):
         for name, fn in runs.items():
             log(f"  round {round_ + 1}/{repeat}: {name}")
             start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - reported in the row, the benchmark goes on
+                errors[name] = one_line(exc)
+                log(f"  round {round_ + 1}/{repeat}: {name} failed: {errors[name]}")
+                continue
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
+    return best, errors
+
+
+def warm_up(run: Callable[[], None], attempts: int) -> str | None:
+    """The untimed first run (ssh, libscrapli and the devices' first sessions), tried up to
+    ``attempts`` times: under load the first logins can time out. Returns the last error when
+    every attempt failed (the timed rounds still run and say how they fared)."""
+    error = None
+    for attempt in range(1, attempts + 1):
+        try:
+            run()
+            return None
+        except Exception as exc:  # noqa: BLE001 - retried, then reported
+            error = one_line(exc)
+            log(f"warm-up attempt {attempt}/{attempts} failed: {error}")
+    return error
+
+
+def _ratio(a: float | None, b: float | None) -> float | str:
+    return "-" if a is None or b is None else a / b
 
 
 def main() -> None:
@@ -163,29 +199,43 @@ def main() -> None:
                 return TaskSuccessResult()
 
         genja_lib.Genja.from_hosts({"w": {"hostname": "127.0.0.1"}}).run_task(Warmup)
-    rows, notes = [], []
+    rows: list[list[Any]] = []
+    notes = []
     for kind in [k.strip() for k in args.kinds.split(",") if k.strip()]:
-        with tempfile.TemporaryDirectory(prefix=f"genja-bench-s2-{kind}-") as directory:
-            log(f"starting {args.hosts} {kind} devices in a background lab process")
-            devices, started, stop = start_devices(kind, args.hosts, directory)
-            notes.append(f"{kind}: {len(devices)} devices started in {started:.1f} s")
-            try:
-                runs = {"raw": raw_scrapli(devices, args.workers, args.timeout),
-                        "raw keep-open": raw_scrapli(devices, args.workers, args.timeout, keep_open=True)}
-                for mode in modes:
-                    runs[f"genja prefect={mode}"] = genja_scrapli(devices, args.workers, mode == "on", args.timeout)
-                log("warm-up run (ssh, libscrapli and the devices' first sessions are not timed)")
-                runs["raw"]()
-                best = interleaved_best(args.repeat, runs)
-            finally:
-                stop()
+        best: dict[str, float] = {}
+        errors: dict[str, str] = {}
+        count = args.hosts
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"genja-bench-s2-{kind}-") as directory:
+                log(f"starting {args.hosts} {kind} devices in a background lab process")
+                devices, started, stop = start_devices(kind, args.hosts, directory)
+                count = len(devices)
+                notes.append(f"{kind}: {count} devices started in {started:.1f} s")
+                try:
+                    runs = {"raw": raw_scrapli(devices, args.workers, args.timeout),
+                            "raw keep-open": raw_scrapli(devices, args.workers, args.timeout, keep_open=True)}
+                    for mode in modes:
+                        runs[f"genja prefect={mode}"] = genja_scrapli(devices, args.workers, mode == "on", args.timeout)
+                    log("warm-up run (ssh, libscrapli and the devices' first sessions are not timed)")
+                    warm_error = warm_up(runs["raw"], attempts=3)
+                    if warm_error:
+                        notes.append(f"{kind}: warm-up failed 3 times ({warm_error})")
+                    best, errors = interleaved_best(args.repeat, runs)
+                finally:
+                    stop()
+        except Exception as exc:  # noqa: BLE001 - the devices did not start: say so in the rows
+            errors = {"devices": f"devices did not start: {one_line(exc)}"}
         for mode in modes:
-            genja_time = best[f"genja prefect={mode}"]
-            rows.append([f"S2 show version, {kind}, prefect {mode}", len(devices), args.workers,
-                         genja_time, best["raw"], genja_time / best["raw"],
-                         best["raw keep-open"], genja_time / best["raw keep-open"]])
+            name = f"genja prefect={mode}"
+            genja_time, raw, keep = best.get(name), best.get("raw"), best.get("raw keep-open")
+            why = "; ".join(f"{k}: {v}" for k, v in errors.items() if k in (name, "raw", "raw keep-open", "devices"))
+            failed_rounds = why and all(x is not None for x in (genja_time, raw, keep))
+            rows.append([f"S2 show version, {kind}, prefect {mode}", count, args.workers,
+                         "-" if genja_time is None else genja_time, "-" if raw is None else raw, _ratio(genja_time, raw),
+                         "-" if keep is None else keep, _ratio(genja_time, keep),
+                         ("some rounds failed: " if failed_rounds else "") + why])
     print(table(["scenario", "hosts", "workers", "genja s", "raw scrapli s", "ratio",
-                 "raw keep-open s", "ratio keep-open"], rows))
+                 "raw keep-open s", "ratio keep-open", "note"], rows))
     print("raw: open, show version, close in each worker; raw keep-open: sessions closed one by one "
           "after the pool, as genja-prefect's per-run connection cache does")
     print(f"best of {args.repeat} interleaved runs each; " + "; ".join(notes))

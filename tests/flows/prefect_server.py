@@ -1,8 +1,9 @@
 """A real ``prefect server start`` on 127.0.0.1 for deployment tests, and the CLI run against it.
 
-Each server gets its own PREFECT_HOME (its own SQLite database) and a free loopback port. Every
-process started here is started in a new session and stopped by its own process-group id, also
-when the test fails. :class:`PrefectServer` also has the steps the deployment tests share:
+Each server gets its own PREFECT_HOME (its own SQLite database, or with
+``database="postgresql"`` a PostgreSQL cluster of its own: tests/flows/postgres.py) and a free
+loopback port. Every process started here is started in a new session and stopped by its own
+process-group id, also when the test fails. :class:`PrefectServer` also has the steps the deployment tests share:
 create a process work pool, ``prefect deploy``, wait for a flow run, read its result.
 """
 
@@ -16,17 +17,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from tests.flows import prefect_rest
+from tests.flows.postgres import PostgresCluster, postgres_cluster
 
 PREFECT = [sys.executable, "-m", "prefect"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: The server's database: Prefect's default SQLite file in PREFECT_HOME, or PostgreSQL.
+Database = Literal["sqlite", "postgresql"]
+DATABASES: tuple[Database, ...] = ("sqlite", "postgresql")
 
 
 def free_port() -> int:
@@ -92,6 +97,14 @@ def stop_server_flow_runs(api_url: str) -> list[int]:
     return found
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie waiting to be reaped has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def parent_pid(pid: int) -> int:
     """The parent of process ``pid`` (from /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -135,6 +148,8 @@ class PrefectServer:
     port: int
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    database: Database = "sqlite"
+    postgres: PostgresCluster | None = None  # the cluster of a ``database="postgresql"`` server
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -262,12 +277,29 @@ def drain_prefect_clients(api_url: str, timeout: float = 60.0) -> None:
 
 @contextmanager
 def prefect_server(home: Path, startup_timeout: float = 240.0,
-                   extra_env: dict[str, str] | None = None) -> Iterator[PrefectServer]:
-    """Start ``prefect server start`` (SQLite in ``home``) on a free loopback port; stop it on exit.
+                   extra_env: dict[str, str] | None = None, database: Database = "sqlite",
+                   durable_database: bool = False) -> Iterator[PrefectServer]:
+    """Start ``prefect server start`` on a free loopback port; stop it on exit.
 
-    ``extra_env`` is added to the environment of the server and of every CLI, worker and flow
-    run started through it (server settings, for instance).
+    ``database="sqlite"``: Prefect's default, a SQLite file in ``home``. ``"postgresql"``: a
+    PostgreSQL cluster of its own (:func:`tests.flows.postgres.postgres_cluster`, durable or
+    not), stopped and removed after the server. ``extra_env`` is added to the environment of
+    the server and of every CLI, worker and flow run started through it (server settings).
     """
+    with ExitStack() as stack:
+        cluster = None
+        db_env = {}
+        if database == "postgresql":
+            cluster = stack.enter_context(postgres_cluster(free_port(), durable=durable_database))
+            db_env["PREFECT_API_DATABASE_CONNECTION_URL"] = cluster.prefect_url
+        server = stack.enter_context(_prefect_server(home, startup_timeout, {**db_env, **(extra_env or {})}, database))
+        server.postgres = cluster
+        yield server
+
+
+@contextmanager
+def _prefect_server(home: Path, startup_timeout: float, extra_env: dict[str, str],
+                    database: Database) -> Iterator[PrefectServer]:
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GENJA_PREFECT_"))}
@@ -282,8 +314,8 @@ def prefect_server(home: Path, startup_timeout: float = 240.0,
         PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
         PREFECT_LOGGING_LEVEL="INFO",
     )
-    env.update(extra_env or {})
-    server = PrefectServer(home=home, port=port, log=home / "server.log", env=env)
+    env.update(extra_env)
+    server = PrefectServer(home=home, port=port, log=home / "server.log", env=env, database=database)
     try:
         proc = server.spawn(["server", "start", "--host", "127.0.0.1", "--port", str(port)], server.log)
         _wait_healthy(server, proc, startup_timeout)

@@ -1,6 +1,7 @@
 """deployments/prefect.yaml on a real Prefect server: deploy, run through a process worker, read back.
 
-Starts ``prefect server start`` on 127.0.0.1 (SQLite in a temporary PREFECT_HOME), creates the
+Starts ``prefect server start`` on 127.0.0.1 (SQLite in a temporary PREFECT_HOME, and once more
+on a PostgreSQL cluster of its own: what a production server runs on), creates the
 ``genja-pool`` process work pool, deploys ``collect-facts-hourly`` with ``prefect deploy`` from
 the repository root, triggers a run with parameters pointing at the lab, runs a
 ``prefect worker start --run-once`` and checks the run's final state, its result and its
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 from tests.flows import prefect_rest
-from tests.flows.prefect_server import prefect_server, stop_flow_run_processes
+from tests.flows.prefect_server import DATABASES, Database, prefect_server, stop_flow_run_processes
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
@@ -46,8 +47,9 @@ def test_prefect_yaml_declares_the_documented_deployments() -> None:
 
 @pytest.mark.prefect_server
 @pytest.mark.timeout(600)  # ~1 min on an idle 2-core machine; generous for a loaded one
-def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path) -> None:
-    with prefect_server(tmp_path / "prefect-home") as server:
+@pytest.mark.parametrize("database", DATABASES)
+def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path, database: Database) -> None:
+    with prefect_server(tmp_path / "prefect-home", database=database) as server:
         server.create_process_pool("genja-pool")
         # `prefect deploy` is run from the repository root, as the docs say.
         server.deploy(PREFECT_YAML, "collect-facts-hourly", cwd=REPO)
@@ -65,7 +67,7 @@ def test_deploy_run_on_a_process_worker(lab_settings: str, tmp_path: Path) -> No
         worker = server.spawn(["worker", "start", "--pool", "genja-pool", "--run-once"],
                               tmp_path / "worker.log", cwd=tmp_path)
         try:
-            final = server.wait_for_run(run["id"], timeout=240, workers=[worker])
+            final = server.wait_for_run(run["id"], timeout=300, workers=[worker])
         finally:
             stop_flow_run_processes(run["id"])  # only left when the run did not finish
         worker_log = (tmp_path / "worker.log").read_text(errors="replace")
