@@ -70,8 +70,15 @@ def run_job(job: Any, **parameters: Any) -> list[dict[str, Any]]:
     """Call a ready-made job's flow; its result trees, also when hosts failed past
     ``prefect.fail_on`` (the flow run is then Failed in Prefect and the flow raises
     :class:`HostsFailedError` carrying the tree)."""
-    try:
-        out = job(**parameters)
-    except HostsFailedError as exc:
-        out = exc.tree
+    if hasattr(job, "fn"):
+        # A Prefect flow: its function runs at once, in a flow run of the flow recorded in the
+        # background, so Prefect being slow, down or failing never blocks or loses the result.
+        from genja_prefect.prefect.jobs import run_job as run_recorded
+
+        out = run_recorded(job, parameters)
+    else:
+        try:
+            out = job(**parameters)
+        except HostsFailedError as exc:
+            out = exc.tree
     return out if isinstance(out, list) else [out]

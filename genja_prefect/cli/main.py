@@ -9,6 +9,7 @@
     genja-prefect demo
     genja-prefect rerun RUN_ID --failed
     genja-prefect doctor [--api-url URL]
+    genja-prefect prefect sync
 
 Errors are one line and a hint; ``--debug`` shows the traceback.
 """
@@ -92,6 +93,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print_summary(trees)
     return EXIT_FAILED_HOSTS if any(_failed(t) for t in trees) else EXIT_OK
+
+
+def cmd_prefect(args: argparse.Namespace) -> int:
+    """``prefect sync``: deliver run records spooled while Prefect was unreachable."""
+    from genja_prefect.prefect.spool import replay_spool, spool_dir
+
+    delivered, waiting = replay_spool(timeout=args.timeout)
+    print(f"delivered {delivered} spooled run record(s); {waiting} still waiting in {spool_dir()}")
+    return EXIT_OK if not waiting else EXIT_ERROR
 
 
 def _failed(tree: dict[str, Any]) -> bool:
@@ -262,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--schedule-grace", type=float, default=120.0, metavar="SECONDS",
                         help="a deployment younger than this may have no scheduled run yet")
     doctor.set_defaults(func=cmd_doctor)
+
+    prefect = sub.add_parser("prefect", help="Prefect housekeeping")
+    prefect.add_argument("action", choices=["sync"], help="sync: deliver run records spooled while Prefect was unreachable")
+    prefect.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    prefect.set_defaults(func=cmd_prefect)
     return parser
 
 

@@ -1,0 +1,356 @@
+"""The Prefect record of one run, posted in the background: host work never waits for Prefect.
+
+A :class:`RunRecord` is an ordered list of API calls -- create the flow run, its root-task
+subflows (a tracking task run in the parent plus the subflow run, as Prefect's own subflow call
+makes them), their states and artifacts -- sent by one thread once the server answers. Objects
+the server names get provisional ids (:mod:`genja_prefect.prefect.spool`), so host task-run
+events can refer to a subflow before the server has created it; the event sender holds those
+events until it has.
+
+If the server is down, slow or refusing, calls are retried; when the run ends, the caller waits
+for delivery only while Prefect makes progress (:meth:`RunRecord.close`), then whatever is left
+is spooled to disk and delivered by a later run or ``genja-prefect prefect sync``.
+
+Example::
+
+    record = RunRecord("genja-run", "collect_facts-6-hosts", {"invocation": None})
+    sub = record.subflow("collect_facts", "collect_facts-6-hosts")
+    sub.start(); sub.finish(ok=True, message="6 hosts: 6 ok")
+    record.finish("COMPLETED", "1 root task(s), 6 host result(s), 0 failed")
+    warning = record.close(stall_timeout=15, total_timeout=120)   # None: all delivered
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from genja_prefect.prefect import spool
+from genja_prefect.prefect.events import EventSender
+from genja_prefect.prefect.spool import ALIASES
+
+__all__ = ["RecordedSubflow", "RunRecord"]
+
+logger = logging.getLogger(__name__)
+
+_FLOW_IDS: dict[tuple[str, str], str] = {}  # (API URL, flow name) -> flow id (server's or provisional)
+_FLOW_LOCK = threading.Lock()
+
+
+def _state(state_type: str, name: str, message: str = "") -> dict[str, Any]:
+    return {"type": state_type, "name": name, "message": message}
+
+
+class _Op:
+    __slots__ = ("body", "path", "resolves")
+
+    def __init__(self, path: str, body: dict[str, Any], resolves: str | None) -> None:
+        self.path, self.body, self.resolves = path, body, resolves
+
+
+class RecordedSubflow:
+    """The subflow run of one root task (made by :meth:`RunRecord.subflow`)."""
+
+    def __init__(self, record: RunRecord, name: str, run_name: str) -> None:
+        self._record = record
+        self.name = name
+        self.run_name = run_name
+        self.flow_id = record.flow_id(name)
+        self.tracking_task_run_id = uuid.uuid4()
+        tracking = str(self.tracking_task_run_id)
+        record.post(
+            "/task_runs/",
+            {
+                "id": tracking,
+                "name": f"{name}-{self.tracking_task_run_id.hex[:8]}",
+                "flow_run_id": record.flow_run_id,
+                "task_key": f"genja.root.{name}",
+                "dynamic_key": self.tracking_task_run_id.hex,
+                "state": _state("PENDING", "Pending"),
+            },
+        )
+        self.id = ALIASES.new()
+        record.post(
+            "/flow_runs/",
+            {
+                "flow_id": self.flow_id,
+                "name": run_name,
+                "parent_task_run_id": tracking,
+                "parameters": {},
+                "idempotency_key": self.id,
+                "state": _state("PENDING", "Pending"),
+            },
+            resolves=self.id,
+        )
+        self.started = False
+        self.finished = False
+
+    def _set_state(self, state_type: str, name: str, message: str = "") -> None:
+        body = {"state": _state(state_type, name, message), "force": True}
+        self._record.post(f"/flow_runs/{self.id}/set_state", body)
+        self._record.post(f"/task_runs/{self.tracking_task_run_id}/set_state", body)
+
+    def start(self) -> None:
+        """Running."""
+        self.started = True
+        self._set_state("RUNNING", "Running")
+
+    def create_artifact(self, key: str, artifact_type: str, data: Any, description: str) -> None:
+        """An artifact of this subflow run (a table's rows as one JSON string, as Prefect's
+        ``create_table_artifact`` sends them: the server stores it without re-encoding each row)."""
+        if artifact_type == "table" and not isinstance(data, str):
+            data = orjson.dumps(data).decode()
+        self._record.post(
+            "/artifacts/",
+            {"key": key, "type": artifact_type, "data": data, "description": description, "flow_run_id": self.id},
+        )
+
+    def finish(self, *, ok: bool, message: str) -> None:
+        """Completed or Failed, with ``message``."""
+        self.finished = True
+        self._set_state(*(("COMPLETED", "Completed") if ok else ("FAILED", "Failed")), message)
+
+    def cancel(self, *, message: str) -> None:
+        """Cancelled: the run was cancelled or interrupted."""
+        self.finished = True
+        self._set_state("CANCELLED", "Cancelled", message)
+
+
+class RunRecord:
+    """The record of one run (see the module docstring).
+
+    Args:
+        flow_name, run_name, parameters: the flow run to create.
+        parent_flow_run_id: record into this existing flow run instead (a run made inside a
+            Prefect flow, e.g. a deployment's, or a CLI job's record): no flow run is created.
+        spool_name: the spool file for what is not delivered.
+        parent: the record this one is nested in (a CLI job's): it shares the parent's spool
+            file (a replay then creates the parent first) and reports through the parent.
+    """
+
+    def __init__(
+        self,
+        flow_name: str,
+        run_name: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        parent_flow_run_id: str | None = None,
+        spool_name: str | None = None,
+        parent: RunRecord | None = None,
+    ) -> None:
+        from prefect.settings import get_current_settings
+
+        self.api_url = str(get_current_settings().api.url or "")
+        self.parent = parent
+        self.spooled_ops = self.lost_ops = self.spooled_events = 0
+        self.events_in_flight = False
+        self.key = (parent.key if parent is not None else spool_name) or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+        self.subflows: list[RecordedSubflow] = []
+        self.posted = 0
+        self.refused: list[str] = []
+        self.last_error = ""
+        self.progress_at = time.monotonic()
+        self._ops: collections.deque[_Op] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._detached = False
+        self._closed = False
+        self.own_flow_run = parent_flow_run_id is None
+        if parent_flow_run_id is not None:
+            self.flow_run_id = str(parent_flow_run_id)
+        else:
+            self.flow_run_id = ALIASES.new()
+            self.post(
+                "/flow_runs/",
+                {
+                    "flow_id": self.flow_id(flow_name),
+                    "name": run_name,
+                    "parameters": parameters or {},
+                    "idempotency_key": self.flow_run_id,
+                    "tags": [],
+                    "state": _state("RUNNING", "Running"),
+                },
+                resolves=self.flow_run_id,
+            )
+        self._thread = threading.Thread(target=self._send_all, name="genja-prefect-record", daemon=True)
+        self._thread.start()
+
+    # -- building the record ---------------------------------------------------------------
+
+    def flow_id(self, name: str) -> str:
+        """The id of flow ``name`` (provisional until the server has created it)."""
+        key = (self.api_url, name)
+        with _FLOW_LOCK:
+            found = _FLOW_IDS.get(key)
+            if found is not None and not ALIASES.is_pending(found):
+                return found  # created: a provisional one may sit in another run's spool
+            found = _FLOW_IDS[key] = ALIASES.new()
+        self.post("/flows/", {"name": name}, resolves=found)
+        return found
+
+    def subflow(self, name: str, run_name: str) -> RecordedSubflow:
+        """A root task's subflow run in this run's flow run (Pending until started)."""
+        sub = RecordedSubflow(self, name, run_name)
+        self.subflows.append(sub)
+        return sub
+
+    def post(self, path: str, body: dict[str, Any], resolves: str | None = None) -> None:
+        """Queue one API call (sent in order; ``resolves``: the provisional id its answer's ``id`` is)."""
+        with self._lock:
+            self._ops.append(_Op(path, body, resolves))
+            self._idle.clear()
+        self._wake.set()
+
+    def finish(self, state_type: str, message: str) -> None:
+        """The flow run's final state (only for a flow run this record created)."""
+        if self.own_flow_run:
+            name = state_type.title()
+            self.post(f"/flow_runs/{self.flow_run_id}/set_state", {"state": _state(state_type, name, message), "force": True})
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def _send_all(self) -> None:
+        from genja_prefect.prefect.temporary_server import TemporaryServer
+
+        server = TemporaryServer.current()
+        if server is not None and server.api_url == self.api_url:
+            server.wait_ready(None)
+        client: Any = None
+        delay = 0.2
+        while True:
+            with self._lock:
+                op = self._ops[0] if self._ops and not self._detached else None
+                if op is None:
+                    self._idle.set()
+                    if self._closed or self._detached:
+                        break
+            if op is None:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            try:
+                if client is None:
+                    client = _client()
+                answer = self._post(client, op)
+            except Exception as exc:  # noqa: BLE001 - down, busy, or no client yet: try again
+                self.last_error = str(exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.2
+            if op.resolves and answer is not None:
+                ALIASES.resolve(op.resolves, answer["id"])
+                # a nested record may have spooled calls that refer to this id already
+                spool.note_aliases(self.key)
+            with self._lock:
+                if self._ops and self._ops[0] is op:
+                    self._ops.popleft()
+            self.posted += 1
+            self.progress_at = time.monotonic()
+        if client is not None:
+            client.__exit__(None, None, None)
+
+    def _post(self, client: Any, op: _Op) -> Any:
+        status, answer = spool.post(client, ALIASES.apply(op.path), ALIASES.apply(orjson.dumps(op.body).decode()))
+        if status >= 400:
+            # Refused for good (422: the server does not accept it): retrying cannot help.
+            text = f"Prefect refused {op.path} ({status}): {answer}"
+            self.refused.append(text)
+            logger.warning("%s", text)
+            return None
+        return answer
+
+    def pending(self) -> int:
+        """API calls not delivered yet."""
+        with self._lock:
+            return len(self._ops)
+
+    def close(self, stall_timeout: float, total_timeout: float) -> str | None:
+        """Wait for this run's record to be delivered, then spool what is left.
+
+        Waits while Prefect makes progress (calls or host events accepted within the last
+        ``stall_timeout`` seconds), at most ``total_timeout``; not at all if an earlier record
+        of this process already gave up and Prefect has taken nothing since. Returns ``None``
+        when everything was delivered, else one line saying what was spooled. A nested
+        record (``parent``) adds what it spooled to its parent's line instead: one line per run.
+        """
+        global _GAVE_UP_AT
+        sender = EventSender.shared()
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        marker = sender.flush_marker()
+        start = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if self._idle.is_set() and marker.done.is_set():
+                return None
+            progress = max(self.progress_at, sender.progress_at, start)
+            if _GAVE_UP_AT > max(self.progress_at, sender.progress_at):
+                break  # Prefect took nothing since a record gave up: do not wait again
+            if now - progress > stall_timeout or now - start > total_timeout:
+                break
+            marker.done.wait(0.1)
+        _GAVE_UP_AT = time.monotonic()
+        # Give up waiting: what is left goes to the spool (the threads keep no copy).
+        with self._lock:
+            self._detached = True
+            ops = list(self._ops)
+            self._ops.clear()
+        self._wake.set()
+        ids = {self.flow_run_id, *(s.id for s in self.subflows)}
+        written = spool.append(self.key, [{"post": op.path, "body": op.body, "resolves": op.resolves} for op in ops])
+        events = sender.spill(ids, self.key, timeout=min(stall_timeout, 5.0))
+        self.spooled_ops += len(ops)
+        self.lost_ops += len(ops) - written
+        if events is None:
+            self.events_in_flight = True
+        else:
+            self.spooled_events += events
+        if self.parent is not None:
+            self.parent.spooled_ops += self.spooled_ops
+            self.parent.lost_ops += self.lost_ops
+            self.parent.spooled_events += self.spooled_events
+            self.parent.events_in_flight |= self.events_in_flight
+            self.parent.last_error = self.parent.last_error or self.last_error
+            return None
+        return self._summary(sender)
+
+    def _summary(self, sender: EventSender) -> str | None:
+        from genja_prefect.prefect.temporary_server import TemporaryServer
+
+        what = []
+        if self.spooled_ops:
+            lost = f" ({self.lost_ops} lost: spool full)" if self.lost_ops else ""
+            what.append(f"{self.spooled_ops} run update(s){lost}")
+        if self.spooled_events:
+            what.append(f"{self.spooled_events} host task-run event(s)")
+        if self.events_in_flight:
+            what.append("host task-run events still being posted")
+        if not what:
+            return None
+        reason = self.last_error or sender.last_error or "no answer"
+        server = TemporaryServer.current()
+        if server is not None and server.api_url == self.api_url and not server.ready:
+            waited = time.monotonic() - server.started_at
+            reason = server.error or f"the temporary Prefect server had not started after {waited:.0f} s"
+        return (
+            f"Prefect did not record all of this run ({reason}): {', '.join(what)} spooled to "
+            f"{spool.spool_dir()}; `genja-prefect prefect sync` or the next run delivers them"
+        )
+
+
+_GAVE_UP_AT = 0.0  # when a record of this process last gave up waiting for Prefect
+
+
+def _client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True, httpx_settings={"timeout": 10.0}).__enter__()
