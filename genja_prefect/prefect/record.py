@@ -22,8 +22,10 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -150,6 +152,7 @@ class RunRecord:
         self.parent = parent
         self.spooled_ops = self.lost_ops = self.spooled_events = 0
         self.events_in_flight = False
+        self._deferred = False
         self.key = (parent.key if parent is not None else spool_name) or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         self.subflows: list[RecordedSubflow] = []
         self.posted = 0
@@ -235,6 +238,10 @@ class RunRecord:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
+            if ALIASES.waits_for(orjson.dumps(op.body).decode() + op.path, op.resolves):
+                # refers to something another record (the CLI job's flow run) has not created yet
+                self._wake.wait(0.1)
+                continue
             try:
                 if client is None:
                     client = _client()
@@ -280,26 +287,68 @@ class RunRecord:
         of this process already gave up and Prefect has taken nothing since. Returns ``None``
         when everything was delivered, else one line saying what was spooled. A nested
         record (``parent``) adds what it spooled to its parent's line instead: one line per run.
+
+        While this process's temporary server is still starting, nothing is spooled yet: the
+        record keeps going in the background and the process waits for it at exit (at most
+        until the server's start timeout, then it is spooled).
         """
         global _GAVE_UP_AT
         sender = EventSender.shared()
         with self._lock:
             self._closed = True
         self._wake.set()
+        if self._wait(sender, stall_timeout, total_timeout):
+            return None
+        server = self._own_server()
+        if server is not None and server.error is None and not server.ready:
+            self._deferred = True
+            atexit.register(self._finish_at_exit, server, total_timeout)
+            return None
+        _GAVE_UP_AT = time.monotonic()
+        return self._spool_rest(sender, stall_timeout)
+
+    def _own_server(self) -> Any:
+        from genja_prefect.prefect.temporary_server import TemporaryServer
+
+        server = TemporaryServer.current()
+        return server if server is not None and server.api_url == self.api_url else None
+
+    def _wait(self, sender: EventSender, stall_timeout: float, total_timeout: float) -> bool:
+        """Wait for delivery while Prefect makes progress; ``True`` once all was delivered."""
         marker = sender.flush_marker()
         start = time.monotonic()
         while True:
             now = time.monotonic()
             if self._idle.is_set() and marker.done.is_set():
-                return None
+                return True
             progress = max(self.progress_at, sender.progress_at, start)
             if _GAVE_UP_AT > max(self.progress_at, sender.progress_at):
-                break  # Prefect took nothing since a record gave up: do not wait again
+                return False  # Prefect took nothing since a record gave up: do not wait again
             if now - progress > stall_timeout or now - start > total_timeout:
-                break
+                return False
             marker.done.wait(0.1)
-        _GAVE_UP_AT = time.monotonic()
-        # Give up waiting: what is left goes to the spool (the threads keep no copy).
+
+    def _finish_at_exit(self, server: Any, total_timeout: float) -> None:
+        """At exit: wait for the temporary server to start and take the record, then spool the rest."""
+        sender = EventSender.shared()
+        try:
+            if not (self._idle.is_set() and sender.flush(0)):
+                remaining = server.started_at + server.start_timeout - time.monotonic()
+                print(
+                    f"genja-prefect: waiting for the temporary Prefect server to record this run "
+                    f"(at most {max(remaining, 0):.0f} s; Ctrl-C spools it for later)",
+                    file=sys.stderr,
+                )
+                if server.wait_ready(max(remaining, 0)) and self._wait(sender, 15.0, total_timeout):
+                    return
+        except KeyboardInterrupt:
+            pass
+        warning = self._spool_rest(sender, 5.0)
+        if warning:
+            logger.warning("%s", warning)
+
+    def _spool_rest(self, sender: EventSender, stall_timeout: float) -> str | None:
+        """Give up waiting: what is left goes to the spool (the threads keep no copy)."""
         with self._lock:
             self._detached = True
             ops = list(self._ops)
@@ -314,7 +363,7 @@ class RunRecord:
             self.events_in_flight = True
         else:
             self.spooled_events += events
-        if self.parent is not None:
+        if self.parent is not None and not self.parent._detached:
             self.parent.spooled_ops += self.spooled_ops
             self.parent.lost_ops += self.lost_ops
             self.parent.spooled_events += self.spooled_events

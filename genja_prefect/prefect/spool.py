@@ -67,6 +67,11 @@ class Aliases:
         """Whether ``ident`` is a provisional id the server has not created yet."""
         return ident in self._pending
 
+    def waits_for(self, text: str, own: str | None = None) -> bool:
+        """Whether ``text`` refers to a provisional id (other than ``own``) not created yet."""
+        with self._lock:
+            return any(local in text for local in self._pending if local != own)
+
     def get(self, ident: str) -> str:
         """The server id of ``ident`` (``ident`` itself if it is not provisional or not created yet)."""
         return self._server.get(ident, ident)
