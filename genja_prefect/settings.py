@@ -129,6 +129,12 @@ class RunnerConfig(_Section):
     selected hosts; clamped to at least 1. ``rollout`` (off by default) runs every root task
     in waves (:class:`RolloutConfig`); a task can carry its own with ``@task(options={"rollout":
     {...}})``.
+
+    ``host_timeout_s`` is the whole-host deadline: a root task on one host (sub-tasks
+    included) that takes longer ends ``failed`` with kind ``timeout``, its connections are
+    closed and its worker takes the next host. An async task body is cancelled; a sync one
+    cannot be interrupted (a thread cannot be killed): its thread is abandoned and its late
+    result discarded. A root task's ``host_timeout_s`` option overrides it. Unset: no deadline.
     """
 
     plugin: str = "threaded"
@@ -136,6 +142,7 @@ class RunnerConfig(_Section):
     worker_count: int | None = None
     max_task_depth: int = Field(default=10, ge=0)
     max_connection_attempts: int = Field(default=3, ge=1)
+    host_timeout_s: float | None = Field(default=None, gt=0)
     connection_backoff_ms: int = Field(default=200, ge=0)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     rollout: RolloutConfig | None = None
