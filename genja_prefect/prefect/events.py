@@ -106,7 +106,8 @@ class EventSender:
         self.dropped = 0
         self.sent = 0
         self.coalesced = 0  # events replaced by a later event of the same run before sending
-        self.last_error = ""
+        self.last_error = ""  # while posts fail; cleared by a successful one
+        self.failure = ""  # the last error seen, kept for messages
         self.progress_at = time.monotonic()  # last time the API accepted a batch
         self._queue: queue.SimpleQueue[_Item | _Flush | _Spill] = queue.SimpleQueue()
         self._pending: dict[object, _Item] = {}  # unsent items in arrival order
@@ -194,7 +195,7 @@ class EventSender:
                 if count:
                     logger.warning(
                         "Prefect was not reachable at exit (%s): %d task-run events spooled to %s",
-                        self.last_error or "no answer", count, spool.spool_dir(),
+                        self.failure or "no answer", count, spool.spool_dir(),
                     )  # fmt: skip
                 return
         if self.ephemeral and self.sent:
@@ -429,7 +430,7 @@ class EventSender:
         except (spool.Unavailable, RuntimeError, httpx.HTTPError) as exc:
             if not self.last_error:
                 logger.info("Prefect is not taking task-run events (%s); retrying", exc)
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = self.failure = f"{type(exc).__name__}: {exc}"
             return False
 
     def _wait_for_room(self, client: Any, incoming: int, stall: float = 120.0) -> None:

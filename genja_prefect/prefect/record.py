@@ -158,6 +158,7 @@ class RunRecord:
         self.posted = 0
         self.refused: list[str] = []
         self.last_error = ""
+        self.failure = ""  # the last error seen, kept for the summary line
         self.progress_at = time.monotonic()
         self._ops: collections.deque[_Op] = collections.deque()
         self._lock = threading.Lock()
@@ -247,11 +248,12 @@ class RunRecord:
                     client = _client()
                 answer = self._post(client, op)
             except Exception as exc:  # noqa: BLE001 - down, busy, or no client yet: try again
-                self.last_error = str(exc)
+                self.last_error = self.failure = str(exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
             delay = 0.2
+            self.last_error = ""
             if op.resolves and answer is not None:
                 ALIASES.resolve(op.resolves, answer["id"])
                 # a nested record may have spooled calls that refer to this id already
@@ -317,6 +319,7 @@ class RunRecord:
         """Wait for delivery while Prefect makes progress; ``True`` once all was delivered."""
         marker = sender.flush_marker()
         start = time.monotonic()
+        troubled = False  # Prefect failed a call during the wait: no more than stall_timeout in all
         while True:
             now = time.monotonic()
             if self._idle.is_set() and marker.done.is_set():
@@ -324,7 +327,9 @@ class RunRecord:
             progress = max(self.progress_at, sender.progress_at, start)
             if _GAVE_UP_AT > max(self.progress_at, sender.progress_at):
                 return False  # Prefect took nothing since a record gave up: do not wait again
-            if now - progress > stall_timeout or now - start > total_timeout:
+            troubled = troubled or bool(self.last_error or sender.last_error)
+            limit = stall_timeout if troubled else total_timeout
+            if now - progress > stall_timeout or now - start > limit:
                 return False
             marker.done.wait(0.1)
 
@@ -368,7 +373,7 @@ class RunRecord:
             self.parent.lost_ops += self.lost_ops
             self.parent.spooled_events += self.spooled_events
             self.parent.events_in_flight |= self.events_in_flight
-            self.parent.last_error = self.parent.last_error or self.last_error
+            self.parent.failure = self.parent.failure or self.failure
             return None
         return self._summary(sender)
 
@@ -385,7 +390,7 @@ class RunRecord:
             what.append("host task-run events still being posted")
         if not what:
             return None
-        reason = self.last_error or sender.last_error or "no answer"
+        reason = self.failure or sender.failure or "no answer"
         server = TemporaryServer.current()
         if server is not None and server.api_url == self.api_url and not server.ready:
             waited = time.monotonic() - server.started_at

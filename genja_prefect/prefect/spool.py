@@ -241,7 +241,7 @@ def _replay_file(client: Any, path: Path) -> bool:
                 logger.warning("Prefect refused %d spooled task-run events (%s): %s", len(events[start : start + 500]), status, answer)
             done += 1
     except Unavailable as exc:  # the server is still away: keep the file for next time
-        logger.info("spool %s not delivered yet: %s", path.name, exc)
+        logger.debug("spool %s not delivered yet: %s", path.name, exc)
         return False
     path.unlink(missing_ok=True)
     return True
