@@ -97,9 +97,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_prefect(args: argparse.Namespace) -> int:
     """``prefect sync``: deliver run records spooled while Prefect was unreachable."""
-    from genja_prefect.prefect.spool import replay_spool, spool_dir
+    from genja_prefect.prefect.spool import spool_dir
+    from genja_prefect.prefect.temporary_server import deliver_spool
 
-    delivered, waiting = replay_spool(timeout=args.timeout)
+    delivered, waiting = deliver_spool(timeout=args.timeout)
     print(f"delivered {delivered} spooled run record(s); {waiting} still waiting in {spool_dir()}")
     return EXIT_OK if not waiting else EXIT_ERROR
 

@@ -153,7 +153,7 @@ class RunRecord:
         self.spooled_ops = self.lost_ops = self.spooled_events = 0
         self.events_in_flight = False
         self._deferred = False
-        self.key = (parent.key if parent is not None else spool_name) or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+        self.key: str = (parent.key if parent is not None else spool_name) or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
         self.subflows: list[RecordedSubflow] = []
         self.posted = 0
         self.refused: list[str] = []
@@ -168,7 +168,7 @@ class RunRecord:
         self._closed = False
         self.own_flow_run = parent_flow_run_id is None
         if parent_flow_run_id is not None:
-            self.flow_run_id = str(parent_flow_run_id)
+            self.flow_run_id: str = str(parent_flow_run_id)
         else:
             self.flow_run_id = ALIASES.new()
             self.post(

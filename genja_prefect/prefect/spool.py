@@ -250,6 +250,10 @@ def _replay_file(client: Any, path: Path) -> bool:
 def replay_spool(timeout: float = 30.0) -> tuple[int, int]:
     """Deliver spooled run records to the current Prefect API. Returns (delivered, still waiting) files.
 
+    Call it with an API URL configured (or after
+    :func:`genja_prefect.prefect.temporary_server.deliver_spool`'s server start): without one,
+    Prefect's client would start its own blocking temporary server.
+
     Idempotent: a file delivered halfway is posted again from its start next time, which the
     server absorbs (see the module docstring). Files are claimed by renaming, so two processes
     never replay the same file at once.
@@ -258,12 +262,6 @@ def replay_spool(timeout: float = 30.0) -> tuple[int, int]:
     if not files:
         return 0, 0
     from prefect.client.orchestration import get_client
-
-    from genja_prefect.prefect.temporary_server import TemporaryServer
-
-    server = TemporaryServer.ensure()  # never Prefect's own blocking one
-    if server is not None and not server.wait_ready(timeout):
-        return 0, len(files)
 
     delivered = waiting = 0
     deadline = time.monotonic() + timeout

@@ -227,6 +227,19 @@ def start_server(start_timeout: float) -> TemporaryServer | None:
     return server
 
 
+def deliver_spool(timeout: float) -> tuple[int, int]:
+    """``genja-prefect prefect sync``: deliver the spool to the configured server, or to a
+    temporary one started for it. Returns (delivered, still waiting) files."""
+    from genja_prefect.prefect.spool import replay_spool, spooled_files
+
+    if not spooled_files():
+        return 0, 0
+    server = TemporaryServer.ensure(timeout)
+    if server is not None and not server.wait_ready(timeout):
+        return 0, len(spooled_files())
+    return replay_spool(timeout)
+
+
 def require_server_for_dask(start_timeout: float, dask_address: str | None = None) -> None:
     """``task_runner: dask`` runs Prefect's task engine in the Dask workers: they need a server.
 
