@@ -1,6 +1,6 @@
 """Run every benchmark, one after the other, each in its own process:
 
-    python -m bench            # S1, engine costs, S2 (S2 needs the lab extra)
+    python -m bench            # S1, engine costs, S2, cold start (S2 and cold start need the lab extra)
     python -m bench --quick    # smaller sizes, for a smoke check
 """
 
@@ -19,6 +19,7 @@ def main() -> None:
         ["bench.engine_costs"] + (["--sizes", "100", "500", "--memory-hosts", "10000"] if quick else []),
         ["bench.s2_scrapli"] + (["--hosts", "20", "--repeat", "1", "--kinds", "sim"] if quick else []),
         ["bench.locks_cost"] + (["--hosts", "50", "--repeat", "1"] if quick else []),
+        ["bench.cold_start"] + (["--repeat", "1"] if quick else []),
     ]
     print(f"# machine: {machine()}")
     failed = 0

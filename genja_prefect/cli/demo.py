@@ -46,9 +46,9 @@ def run_demo(directory: Path, workers: int = 10) -> int:
     from genja_prefect.prefect.server import tune_ephemeral_server
     from genja_prefect.selection import describe
 
-    # The ready-made flows are Prefect flows: the temporary server starts with the first one,
-    # before the engine could tune it. And the demo's traffic stays on 127.0.0.1: no
-    # telemetry heartbeat from that server (it also raced the server's first writes).
+    # Tuned before the first job starts the temporary server. And the demo's traffic stays on
+    # 127.0.0.1: no telemetry heartbeat from that server (it also raced the server's first writes).
+    # The jobs run like `genja-prefect run JOB`: recorded in the background (run_job).
     if tune_ephemeral_server():
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     console = Console()
