@@ -37,7 +37,7 @@ from genja_prefect.prefect import spool
 from genja_prefect.prefect.events import EventSender
 from genja_prefect.prefect.spool import ALIASES
 
-__all__ = ["RecordedSubflow", "RunRecord"]
+__all__ = ["RunRecord"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,78 +50,10 @@ def _state(state_type: str, name: str, message: str = "") -> dict[str, Any]:
 
 
 class _Op:
-    __slots__ = ("body", "path", "resolves")
+    __slots__ = ("body", "method", "path", "resolves")
 
-    def __init__(self, path: str, body: dict[str, Any], resolves: str | None) -> None:
-        self.path, self.body, self.resolves = path, body, resolves
-
-
-class RecordedSubflow:
-    """The subflow run of one root task (made by :meth:`RunRecord.subflow`)."""
-
-    def __init__(self, record: RunRecord, name: str, run_name: str) -> None:
-        self._record = record
-        self.name = name
-        self.run_name = run_name
-        self.flow_id = record.flow_id(name)
-        self.tracking_task_run_id = uuid.uuid4()
-        tracking = str(self.tracking_task_run_id)
-        record.post(
-            "/task_runs/",
-            {
-                "id": tracking,
-                "name": f"{name}-{self.tracking_task_run_id.hex[:8]}",
-                "flow_run_id": record.flow_run_id,
-                "task_key": f"genja.root.{name}",
-                "dynamic_key": self.tracking_task_run_id.hex,
-                "state": _state("PENDING", "Pending"),
-            },
-        )
-        self.id = ALIASES.new()
-        record.post(
-            "/flow_runs/",
-            {
-                "flow_id": self.flow_id,
-                "name": run_name,
-                "parent_task_run_id": tracking,
-                "parameters": {},
-                "idempotency_key": self.id,
-                "state": _state("PENDING", "Pending"),
-            },
-            resolves=self.id,
-        )
-        self.started = False
-        self.finished = False
-
-    def _set_state(self, state_type: str, name: str, message: str = "") -> None:
-        body = {"state": _state(state_type, name, message), "force": True}
-        self._record.post(f"/flow_runs/{self.id}/set_state", body)
-        self._record.post(f"/task_runs/{self.tracking_task_run_id}/set_state", body)
-
-    def start(self) -> None:
-        """Running."""
-        self.started = True
-        self._set_state("RUNNING", "Running")
-
-    def create_artifact(self, key: str, artifact_type: str, data: Any, description: str) -> None:
-        """An artifact of this subflow run (a table's rows as one JSON string, as Prefect's
-        ``create_table_artifact`` sends them: the server stores it without re-encoding each row)."""
-        if artifact_type == "table" and not isinstance(data, str):
-            data = orjson.dumps(data).decode()
-        self._record.post(
-            "/artifacts/",
-            {"key": key, "type": artifact_type, "data": data, "description": description, "flow_run_id": self.id},
-        )
-
-    def finish(self, *, ok: bool, message: str) -> None:
-        """Completed or Failed, with ``message``."""
-        self.finished = True
-        self._set_state(*(("COMPLETED", "Completed") if ok else ("FAILED", "Failed")), message)
-
-    def cancel(self, *, message: str) -> None:
-        """Cancelled: the run was cancelled or interrupted."""
-        self.finished = True
-        self._set_state("CANCELLED", "Cancelled", message)
+    def __init__(self, path: str, body: Any, resolves: str | None, method: str = "POST") -> None:
+        self.path, self.body, self.resolves, self.method = path, body, resolves, method
 
 
 class RunRecord:
@@ -129,8 +61,9 @@ class RunRecord:
 
     Args:
         flow_name, run_name, parameters: the flow run to create.
-        parent_flow_run_id: record into this existing flow run instead (a run made inside a
-            Prefect flow, e.g. a deployment's, or a CLI job's record): no flow run is created.
+        parent_flow_run_id, parent_flow_id: record into this existing flow run (of that flow)
+            instead -- a run made inside a Prefect flow, e.g. a deployment's, or inside a CLI
+            job's record: no flow run is created.
         spool_name: the spool file for what is not delivered.
         parent: the record this one is nested in (a CLI job's): it shares the parent's spool
             file (a replay then creates the parent first) and reports through the parent.
@@ -143,6 +76,7 @@ class RunRecord:
         parameters: dict[str, Any] | None = None,
         *,
         parent_flow_run_id: str | None = None,
+        parent_flow_id: str | None = None,
         spool_name: str | None = None,
         parent: RunRecord | None = None,
     ) -> None:
@@ -154,7 +88,8 @@ class RunRecord:
         self.events_in_flight = False
         self._deferred = False
         self.key: str = (parent.key if parent is not None else spool_name) or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
-        self.subflows: list[RecordedSubflow] = []
+        self.subflow_ids: list[str] = []  # provisional ids of the subflow runs recorded into it
+        self.verdict: tuple[str, str] | None = None  # a nested run's (state type, message)
         self.posted = 0
         self.refused: list[str] = []
         self.last_error = ""
@@ -166,15 +101,20 @@ class RunRecord:
         self._idle = threading.Event()
         self._detached = False
         self._closed = False
+        self._now_lock = threading.Lock()
+        self._now_client: Any = None  # for post_now, from the caller's thread
         self.own_flow_run = parent_flow_run_id is None
+        self.flow_name = flow_name
         if parent_flow_run_id is not None:
             self.flow_run_id: str = str(parent_flow_run_id)
+            self.flow_id: str = str(parent_flow_id or "")
         else:
             self.flow_run_id = ALIASES.new()
+            self.flow_id = self._flow_id(flow_name)
             self.post(
                 "/flow_runs/",
                 {
-                    "flow_id": self.flow_id(flow_name),
+                    "flow_id": self.flow_id,
                     "name": run_name,
                     "parameters": parameters or {},
                     "idempotency_key": self.flow_run_id,
@@ -188,7 +128,7 @@ class RunRecord:
 
     # -- building the record ---------------------------------------------------------------
 
-    def flow_id(self, name: str) -> str:
+    def _flow_id(self, name: str) -> str:
         """The id of flow ``name`` (provisional until the server has created it)."""
         key = (self.api_url, name)
         with _FLOW_LOCK:
@@ -199,18 +139,41 @@ class RunRecord:
         self.post("/flows/", {"name": name}, resolves=found)
         return found
 
-    def subflow(self, name: str, run_name: str) -> RecordedSubflow:
-        """A root task's subflow run in this run's flow run (Pending until started)."""
-        sub = RecordedSubflow(self, name, run_name)
-        self.subflows.append(sub)
-        return sub
-
-    def post(self, path: str, body: dict[str, Any], resolves: str | None = None) -> None:
+    def post(self, path: str, body: Any, resolves: str | None = None, method: str = "POST") -> None:
         """Queue one API call (sent in order; ``resolves``: the provisional id its answer's ``id`` is)."""
         with self._lock:
-            self._ops.append(_Op(path, body, resolves))
+            self._ops.append(_Op(path, body, resolves, method))
             self._idle.clear()
         self._wake.set()
+
+    def post_now(self, path: str, body: Any, wait: float = 2.0) -> None:
+        """Post at once when Prefect is healthy, else queue like :meth:`post`.
+
+        For states whose server-side timestamp must be the moment they happen (a subflow goes
+        Running before its first host starts): waits up to ``wait`` for the calls queued
+        before it, then posts from this thread. Prefect down, starting or failing: queued,
+        host work never waits for it.
+        """
+        if self._healthy() and self._idle.wait(wait):
+            text = ALIASES.apply(orjson.dumps(body).decode())
+            if not ALIASES.waits_for(text + path):
+                try:
+                    with self._now_lock:
+                        if self._now_client is None:
+                            self._now_client = _client()
+                        status, answer = spool.post(self._now_client, ALIASES.apply(path), text)
+                    if status < 400:
+                        self.progress_at = time.monotonic()
+                        return
+                except Exception as exc:  # noqa: BLE001 - queued instead; host work goes on
+                    logger.debug("posting %s now failed (%s); queued", path, exc)
+        self.post(path, body)
+
+    def _healthy(self) -> bool:
+        if self.last_error or self._detached:
+            return False
+        server = self._own_server()
+        return server is None or server.ready
 
     def finish(self, state_type: str, message: str) -> None:
         """The flow run's final state (only for a flow run this record created)."""
@@ -267,7 +230,8 @@ class RunRecord:
             client.__exit__(None, None, None)
 
     def _post(self, client: Any, op: _Op) -> Any:
-        status, answer = spool.post(client, ALIASES.apply(op.path), ALIASES.apply(orjson.dumps(op.body).decode()))
+        text = ALIASES.apply(orjson.dumps(op.body).decode())
+        status, answer = spool.post(client, ALIASES.apply(op.path), text, op.method)
         if status >= 400:
             # Refused for good (422: the server does not accept it): retrying cannot help.
             text = f"Prefect refused {op.path} ({status}): {answer}"
@@ -296,6 +260,10 @@ class RunRecord:
         """
         global _GAVE_UP_AT
         sender = EventSender.shared()
+        with self._now_lock:
+            if self._now_client is not None:
+                self._now_client.__exit__(None, None, None)
+                self._now_client = None
         with self._lock:
             self._closed = True
         self._wake.set()
@@ -308,6 +276,11 @@ class RunRecord:
             return None
         _GAVE_UP_AT = time.monotonic()
         return self._spool_rest(sender, stall_timeout)
+
+    @property
+    def deferred(self) -> bool:
+        """Whether delivery was left to the process's exit (its temporary server was starting)."""
+        return self._deferred
 
     def _own_server(self) -> Any:
         from genja_prefect.prefect.temporary_server import TemporaryServer
@@ -359,8 +332,10 @@ class RunRecord:
             ops = list(self._ops)
             self._ops.clear()
         self._wake.set()
-        ids = {self.flow_run_id, *(s.id for s in self.subflows)}
-        written = spool.append(self.key, [{"post": op.path, "body": op.body, "resolves": op.resolves} for op in ops])
+        ids = {self.flow_run_id, *self.subflow_ids}
+        written = spool.append(
+            self.key, [{"post": op.path, "method": op.method, "body": op.body, "resolves": op.resolves} for op in ops]
+        )
         events = sender.spill(ids, self.key, timeout=min(stall_timeout, 5.0))
         self.spooled_ops += len(ops)
         self.lost_ops += len(ops) - written

@@ -97,8 +97,8 @@ class Unavailable(Exception):
     """The API did not take a call but may later: unreachable, timeout, 5xx, 408, 429."""
 
 
-def post(client: Any, path: str, text: str) -> tuple[int, Any]:
-    """POST JSON ``text`` through a Prefect client: (status, decoded answer or ``None``).
+def post(client: Any, path: str, text: str, method: str = "POST") -> tuple[int, Any]:
+    """POST (or ``method``) JSON ``text`` through a Prefect client: (status, decoded answer or ``None``).
 
     A 4xx answer is returned (refused for good: sending again cannot help); anything that may
     succeed later raises :class:`Unavailable`. Prefect's client raises on every error status
@@ -112,9 +112,9 @@ def post(client: Any, path: str, text: str) -> tuple[int, Any]:
     try:
         http = getattr(client, "_client", None)
         if isinstance(http, httpx.Client):
-            response = httpx.Client.send(http, http.build_request("POST", path, content=text, headers=headers))
+            response = httpx.Client.send(http, http.build_request(method, path, content=text, headers=headers))
         else:
-            response = client.request("POST", path, content=text, headers=headers)
+            response = client.request(method, path, content=text, headers=headers)
     except httpx.HTTPStatusError as exc:
         response = exc.response
     except httpx.HTTPError as exc:
@@ -226,7 +226,7 @@ def _replay_file(client: Any, path: Path) -> bool:
     try:
         for entry in _ordered(posts, mapping):
             text = ALIASES.apply(orjson.dumps(entry["body"]).decode(), mapping)
-            status, answer = post(client, ALIASES.apply(entry["post"], mapping), text)
+            status, answer = post(client, ALIASES.apply(entry["post"], mapping), text, entry.get("method", "POST"))
             if status >= 400:
                 # Refused for good (e.g. its parent was deleted): replaying cannot help.
                 logger.warning("Prefect refused a spooled %s (%s): skipped: %s", entry["post"], status, answer)
