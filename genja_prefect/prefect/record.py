@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextvars
 import logging
 import sys
 import threading
@@ -123,7 +124,9 @@ class RunRecord:
                 },
                 resolves=self.flow_run_id,
             )
-        self._thread = threading.Thread(target=self._send_all, name="genja-prefect-record", daemon=True)
+        # The creator's context carries the settings (API URL, e.g. temporary_settings) to use.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._send_all,), name="genja-prefect-record", daemon=True)
         self._thread.start()
 
     # -- building the record ---------------------------------------------------------------
@@ -381,5 +384,9 @@ _GAVE_UP_AT = 0.0  # when a record of this process last gave up waiting for Pref
 
 def _client() -> Any:
     from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
 
+    if not get_current_settings().api.url:
+        # get_client would start Prefect's own temporary server (blocking, never stopped)
+        raise RuntimeError("no Prefect API URL in this context")
     return get_client(sync_client=True, httpx_settings={"timeout": 10.0}).__enter__()

@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -300,4 +301,5 @@ def replay_in_background(server: Any = None) -> None:
         except Exception as exc:  # noqa: BLE001 - best effort; `genja-prefect prefect sync` retries
             logger.info("spooled Prefect records not delivered yet: %s", exc)
 
-    threading.Thread(target=run, name="genja-prefect-replay", daemon=True).start()
+    context = contextvars.copy_context()  # the caller's Prefect settings (API URL)
+    threading.Thread(target=context.run, args=(run,), name="genja-prefect-replay", daemon=True).start()
