@@ -482,10 +482,23 @@ def _host_locks(runtime: "Genja", host_ids: Sequence[str]) -> HostLocks | None:
 
     from genja_prefect.prefect.temporary_server import TemporaryServer
 
+    import httpx
+    from prefect.settings import get_current_settings
+
     server = TemporaryServer.current()
+    why = ""
     if server is not None and not server.ready and not api_url_configured():
-        if runtime.settings.prefect.device_lock:
-            logger.warning("the temporary Prefect server is still starting: device locks are not held in this run")
+        why = "the temporary Prefect server is still starting"
+    else:
+        try:  # one quick look: Prefect's client would retry an unreachable server for seconds
+            httpx.get(f"{get_current_settings().api.url}/health", timeout=2.0).raise_for_status()
+        except httpx.HTTPError as exc:
+            why = f"Prefect is unreachable ({type(exc).__name__})"
+    if why:
+        # Only worth a WARNING when device locks were asked for: the run's one WARNING about
+        # an unreachable Prefect comes at its end, with what was not recorded.
+        level = logging.WARNING if runtime.settings.prefect.device_lock else logging.DEBUG
+        logger.log(level, "%s: concurrency limits and device locks are not held in this run", why)
         return None
     with get_client(sync_client=True, httpx_settings={"timeout": 5.0}) as client:
         return HostLocks.for_run(client, [runtime.host_views()[h] for h in host_ids], runtime.settings.prefect.device_lock)
