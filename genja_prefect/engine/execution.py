@@ -334,7 +334,7 @@ def host_timeout(env: ExecutionEnv, task: TaskDefinition) -> float | None:
 
 def _run_root_node(
     env: ExecutionEnv, task: TaskDefinition, host: Host, tree: TaskResults, processors: Sequence[tuple[str, Any]], token: Any
-) -> HostTaskResult:
+) -> AnyHostResult:
     if env.hooks is None:
         return _run_node(env, task, host, tree, 0, processors)
     hooks = env.hooks
@@ -342,7 +342,7 @@ def _run_root_node(
         return _run_node(env, task, host, tree, 0, processors)
 
 
-def _timed_out(env: ExecutionEnv, task: TaskDefinition, host: Host, tree: TaskResults, timeout: float) -> HostTaskResult:
+def _timed_out(env: ExecutionEnv, task: TaskDefinition, host: Host, tree: TaskResults, timeout: float) -> AnyHostResult:
     """The result of a host past its deadline; its connections are closed so blocked I/O ends
     (the abandoned thread's late result is discarded: see engine/deadline.py)."""
     try:
