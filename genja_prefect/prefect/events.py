@@ -110,6 +110,10 @@ class EventSender:
         self.failure = ""  # the last error seen, kept for messages
         self.progress_at = time.monotonic()  # last time the API accepted a batch
         self._queue: queue.SimpleQueue[_Item | _Flush | _Spill] = queue.SimpleQueue()
+        # Final-state events the API accepted, per flow run, until the run's record is known
+        # to be written: a server killed right after accepting them loses them (in-memory broker).
+        self._finals: dict[str, list[dict[str, Any]]] = {}
+        self._finals_lock = threading.Lock()
         self._pending: dict[object, _Item] = {}  # unsent items in arrival order
         self._markers: list[_Flush] = []
         self._seq = 0
@@ -162,6 +166,15 @@ class EventSender:
         marker = _Flush()
         self._queue.put(marker)
         return marker
+
+    def accepted_finals(self, flow_run_ids: set[str], keep: bool = False) -> list[dict[str, Any]]:
+        """The final-state events of ``flow_run_ids`` the API accepted (forgotten unless ``keep``)."""
+        with self._finals_lock:
+            out = [e for i in flow_run_ids for e in self._finals.get(i, ())]
+            if not keep:
+                for i in flow_run_ids:
+                    self._finals.pop(i, None)
+        return out
 
     def spill(self, flow_run_ids: set[str] | None, name: str, timeout: float) -> int | None:
         """Move the unsent events of ``flow_run_ids`` (``None``: all) to the spool file ``name``.
@@ -231,7 +244,7 @@ class EventSender:
                     recorded, persisted = self._progress(client)
                     last_error = ""
                 except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                    logger.warning("the Prefect server is gone; %d task-run events may be unwritten: %s", self.sent - recorded, exc)
+                    logger.info("the Prefect server is gone; %d task-run events may be unwritten: %s", self.sent - recorded, exc)
                     return False
                 except Exception as exc:  # noqa: BLE001 - a busy server (503, timeout): ask again
                     last_error = f"{type(exc).__name__}: {exc}"
@@ -411,6 +424,10 @@ class EventSender:
                     self.sent += len(batch)
                     self.progress_at = time.monotonic()
                     self.last_error = ""
+                    with self._finals_lock:
+                        for item in batch:
+                            if item.final_of:
+                                self._finals.setdefault(item.flow_run_id, []).append(item.event)
                     for item in batch:
                         if item.final_of:
                             self._final_runs += 1

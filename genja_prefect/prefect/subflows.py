@@ -127,6 +127,8 @@ class SubflowPlan:
         self.parent_flow_run_id = record.flow_run_id
         self.subflows = [RootSubflow(self, name, run_name(name)) for name in names]
         record.subflow_ids.extend(s.id for s in self.subflows)
+        if record.parent is not None:
+            record.parent.subflow_ids.extend(s.id for s in self.subflows)
 
     def send(self, path: str, body: Any) -> None:
         """POST ``body`` to ``path`` (in order, in the background)."""
