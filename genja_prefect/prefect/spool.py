@@ -267,18 +267,26 @@ def replay_spool(timeout: float = 30.0) -> tuple[int, int]:
     delivered = waiting = 0
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True, httpx_settings={"timeout": 10.0}) as client:
-        for path in files:
-            claimed = path.with_suffix(f".{os.getpid()}.replaying")
-            try:
-                path.rename(claimed)
-            except OSError:
-                continue  # another process has it
-            ok = time.monotonic() < deadline and _replay_file(client, claimed)
-            if ok:
-                delivered += 1
+        while files:
+            left = []
+            for path in files:
+                claimed = path.with_suffix(f".{os.getpid()}.replaying")
+                try:
+                    path.rename(claimed)
+                except OSError:
+                    continue  # another process has it
+                if _replay_file(client, claimed):
+                    delivered += 1
+                else:
+                    claimed.rename(path)
+                    left.append(path)
+            files = left
+            # a server that just (re)started answers 503 for a while: try again until the deadline
+            if files and time.monotonic() + 1.0 < deadline:
+                time.sleep(1.0)
             else:
-                waiting += 1
-                claimed.rename(path)
+                break
+        waiting = len(files)
     if delivered:
         logger.info("delivered %d spooled Prefect run record(s) from %s", delivered, spool_dir())
     return delivered, waiting
