@@ -140,7 +140,27 @@ def spooled_files() -> list[Path]:
     folder = spool_dir()
     if not folder.is_dir():
         return []
+    for claimed in folder.glob("*.replaying"):
+        # claimed by a process that ended mid-replay (e.g. a run's background replay at exit)
+        stem, _, pid = claimed.name[: -len(".replaying")].rpartition(".")
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                claimed.rename(folder / f"{stem}.jsonl")
+            except OSError:
+                pass
     return sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def append(name: str, entries: Iterable[dict[str, Any]]) -> int:
