@@ -1,7 +1,7 @@
 """Run every benchmark, one after the other, each in its own process:
 
-    python -m bench            # S1, engine costs, S2 (S2 needs the lab extra), locks,
-                               # PostgreSQL vs SQLite ingest (needs Debian's postgresql)
+    python -m bench            # S1, engine costs, S2, cold start (S2 and cold start need the lab
+                               # extra), locks, PostgreSQL vs SQLite ingest (needs Debian's postgresql)
     python -m bench --quick    # smaller sizes, for a smoke check
 """
 
@@ -21,6 +21,7 @@ def main() -> None:
         ["bench.s2_scrapli"] + (["--hosts", "20", "--repeat", "1", "--kinds", "sim"] if quick else []),
         ["bench.locks_cost"] + (["--hosts", "50", "--repeat", "1"] if quick else []),
         ["bench.postgres_ingest"] + (["--sizes", "500"] if quick else []),
+        ["bench.cold_start"] + (["--repeat", "1"] if quick else []),
     ]
     print(f"# machine: {machine()}")
     failed = 0

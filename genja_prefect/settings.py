@@ -129,6 +129,12 @@ class RunnerConfig(_Section):
     selected hosts; clamped to at least 1. ``rollout`` (off by default) runs every root task
     in waves (:class:`RolloutConfig`); a task can carry its own with ``@task(options={"rollout":
     {...}})``.
+
+    ``host_timeout_s`` is the whole-host deadline: a root task on one host (sub-tasks
+    included) that takes longer ends ``failed`` with kind ``timeout``, its connections are
+    closed and its worker takes the next host. An async task body is cancelled; a sync one
+    cannot be interrupted (a thread cannot be killed): its thread is abandoned and its late
+    result discarded. A root task's ``host_timeout_s`` option overrides it. Unset: no deadline.
     """
 
     plugin: str = "threaded"
@@ -136,6 +142,7 @@ class RunnerConfig(_Section):
     worker_count: int | None = None
     max_task_depth: int = Field(default=10, ge=0)
     max_connection_attempts: int = Field(default=3, ge=1)
+    host_timeout_s: float | None = Field(default=None, gt=0)
     connection_backoff_ms: int = Field(default=200, ge=0)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     rollout: RolloutConfig | None = None
@@ -166,8 +173,15 @@ class PrefectConfig(_Section):
       one per batch of hosts (``batch_size`` hosts each); ``auto`` picks ``per_host`` up to
       ``batch_threshold`` selected hosts and ``batch`` above it.
     - ``artifacts``: publish a table and a markdown summary per root task.
-    - ``flush_timeout_s``: how long a run waits at its end for Prefect to accept its host
-      task-run events (they keep being delivered in the background after that).
+    - ``flush_timeout_s``: the longest a run waits at its end for Prefect to accept its
+      record (flow run, subflows, host task-run events) while Prefect makes progress.
+    - ``record_timeout_s``: how long a run waits at its end while Prefect makes *no*
+      progress (down, restarting, answering 5xx); then the results are returned, what was not
+      recorded is spooled under ``$PREFECT_HOME/genja-spool`` (delivered by the next run or
+      ``genja-prefect prefect sync``) and one WARNING says so. Host work never waits for
+      Prefect, neither at the start nor while the server is away.
+    - ``server_start_timeout_s``: with no ``PREFECT_API_URL``, how long the temporary server
+      (started in the background while hosts run) may take to answer before it is given up.
     - ``task_runner``: ``threads`` (in-process) or ``dask`` (prefect-dask, a LocalCluster of
       ``dask_workers`` processes unless ``dask_address`` names a scheduler).
     - ``flow_heartbeats`` / ``subflow_heartbeats``: Prefect flow-run heartbeats for the flow
@@ -207,6 +221,8 @@ class PrefectConfig(_Section):
     subflow_heartbeats: bool = False
     flow_heartbeats: bool = False
     flush_timeout_s: float = Field(default=120.0, ge=0)
+    record_timeout_s: float = Field(default=15.0, ge=0)
+    server_start_timeout_s: float = Field(default=120.0, gt=0)
     tag_events: bool = True
     tune_ephemeral_server: bool = True
     fail_on: str = "any"

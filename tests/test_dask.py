@@ -95,3 +95,58 @@ def test_dask_run_equals_in_process_run(tmp_path: Path) -> None:
     per_host_worker = [name for name in opened]
     assert len(per_host_worker) == len(set(per_host_worker))
     assert len({name.split("-")[1] for name in opened}) == 12
+
+
+_NO_SERVER_JOB = """
+import genja_prefect as genja_lib
+from genja_prefect.task import TaskSuccessResult, task
+
+@task(name="double")
+class Double:
+    def start(self, task, host, context):
+        return TaskSuccessResult(result=host.data["n"] * 2)
+
+hosts = {f"h{i}": {"data": {"n": i}} for i in range(20)}
+settings = {"prefect": {"task_runner": "dask", "dask_workers": 2}, "runner": {"worker_count": 4}}
+results = genja_lib.Genja.from_hosts(hosts, settings=settings).run_task(Double)
+print("results", sum(r.result for r in results.hosts.values()), len(results.passed_hosts), flush=True)
+"""
+
+
+def test_dask_without_a_prefect_server_uses_one_temporary_server_for_every_worker(tmp_path: Path) -> None:
+    """No PREFECT_API_URL: one temporary server for the run, its URL inherited by the
+    LocalCluster's workers (not one server per worker: no port storm), none left afterwards."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path), PREFECT_LOGGING_LEVEL="WARNING")
+    done = subprocess.run([sys.executable, "-c", _NO_SERVER_JOB], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "results 380 20" in done.stdout, done.stdout + done.stderr[-3000:]
+    assert "address already in use" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    servers = [
+        p for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _reads(p / "cmdline", b"create_app") and _reads(p / "environ", str(tmp_path).encode())
+    ]  # fmt: skip
+    assert not servers
+
+
+def _reads(path: Path, needle: bytes) -> bool:
+    try:
+        return needle in path.read_bytes()
+    except OSError:
+        return False
+
+
+def test_dask_on_a_remote_scheduler_without_a_server_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from genja_prefect.prefect.temporary_server import PrefectServerError
+
+    genja = genja_lib.Genja.from_hosts(
+        {"h1": {"data": {"n": 1}}}, settings={"prefect": {"task_runner": "dask", "dask_address": "tcp://127.0.0.1:1"}}
+    )
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        with pytest.raises(PrefectServerError, match="set PREFECT_API_URL"):
+            genja.run_task(Check)

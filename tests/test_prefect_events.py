@@ -11,6 +11,7 @@ import os
 import threading
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -21,6 +22,8 @@ from genja_prefect.prefect.task_runs import HostRunRecorder
 
 class _Response:
     status_code = 200
+    content = b""
+    text = ""
 
     def raise_for_status(self) -> None:
         return None
@@ -32,9 +35,10 @@ class _Response:
 class _Client:
     """Records every POST /events body; ``gate`` lets a test hold the sender inside a post."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool | int = False) -> None:
         self.posts: list[list[dict[str, Any]]] = []
-        self.fail = fail
+        self.fail = fail  # True: always; a number: that many posts fail first
+        self.attempts = 0
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
@@ -43,8 +47,9 @@ class _Client:
         assert (method, path) == ("POST", "/events")
         self.entered.set()
         self.gate.wait(30)
-        if self.fail:
-            raise ConnectionError("API down")
+        self.attempts += 1
+        if self.fail is True or self.attempts <= self.fail:
+            raise httpx.ConnectError("API down")
         self.posts.append(orjson.loads(content))
         return _Response()
 
@@ -121,14 +126,34 @@ def test_batches_are_at_most_batch_size_and_flush_waits_for_all() -> None:
     assert [e["id"] for post in client.posts for e in post] == [f"e{n}" for n in range(8)]
 
 
-def test_a_failing_api_drops_and_counts_events_and_flush_still_returns(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_api_is_retried_and_every_event_delivered_once_in_order() -> None:
+    client = _Client(fail=2)
+    sender = _Sender(client, interval=0.0)
+    sender.put(_event(1, "r1", "Running"), "f", 0, coalesce_key="r1")
+    sender.put(_event(2, "r2", "Completed"), "f", 1, coalesce_key="r2")
+    assert sender.flush(30)
+    assert client.attempts >= 3
+    assert [e["id"] for post in client.posts for e in post] == ["e1", "e2"]
+    assert sender.dropped == 0 and sender.sent == 2
+    assert sender._thread.is_alive()
+
+
+def test_events_the_api_never_takes_are_spilled_to_the_spool(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genja_prefect.prefect import spool
+
+    monkeypatch.setattr(spool, "spool_dir", lambda: tmp_path)
     client = _Client(fail=True)
     sender = _Sender(client, interval=0.0)
     sender.put(_event(1, "r1", "Running"), "f", 0, coalesce_key="r1")
-    assert sender.flush(10)
-    assert sender.dropped == 1 and sender.sent == 0
-    assert "could not record 1 Prefect task-run events: API down" in caplog.text
-    assert sender._thread.is_alive()
+    sender.put(_event(2, "r1", "Completed"), "f", 2, coalesce_key="r1")  # replaces the unsent Running
+    sender.put(_event(3, "r9", "Completed"), "other-run", 1)
+    assert not sender.flush(1.0)  # retried, not dropped
+    assert sender.spill({"f"}, "run-1", timeout=30) == 1
+    lines = [orjson.loads(line) for line in (tmp_path / "run-1.jsonl").read_bytes().splitlines()]
+    assert [line["event"]["id"] for line in lines if "event" in line] == ["e2"]
+    assert sender.spill(None, "run-2", timeout=30) == 1  # the other run's event
+    assert sender.flush(10)  # nothing left to wait for
+    assert sender.sent == 0 and sender.dropped == 0
 
 
 def test_recorder_events_name_tags_as_related_resources_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:

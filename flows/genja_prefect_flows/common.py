@@ -257,11 +257,17 @@ def run_logger() -> Any:
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
-    """Create a markdown artifact when running inside a Prefect flow run (else do nothing).
+    """Create a markdown artifact in the Prefect flow run this job runs in (else do nothing).
+
+    That is a running Prefect flow, or the flow run ``genja-prefect run JOB`` records for the
+    job without Prefect's flow engine (:func:`genja_prefect.prefect.jobs.run_job`).
 
     Secrets in config text are masked here too, whatever the caller built the markdown from.
     """
     if not in_flow_run():
+        from genja_prefect.prefect.jobs import publish_artifact
+
+        publish_artifact(key, "markdown", mask_secrets(markdown), description)
         return
     from prefect.artifacts import create_markdown_artifact
 

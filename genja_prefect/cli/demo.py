@@ -17,8 +17,11 @@ from genja_prefect.errors import GenjaError
 
 
 def _ui_hint(run_names: list[str]) -> str:
+    from genja_prefect.prefect.temporary_server import TemporaryServer
+
     api = os.environ.get("PREFECT_API_URL")
-    if api:
+    server = TemporaryServer.current()
+    if api and not (server is not None and server.api_url == api):  # not the process's own, gone at exit
         ui = api[: -len("/api")] if api.endswith("/api") else api
         names = " and ".join(f"'{n}'" for n in run_names)
         return f"See the flow runs {names}, with a task run per device, in the Prefect UI: {ui}/runs"

@@ -139,16 +139,23 @@ def run_job(spec: Any, kwargs: dict[str, Any], *, prefect: bool) -> RunOutcome:
         return RunOutcome(out if isinstance(out, list) else [out])
     from genja_prefect_flows.jobs import report_user_errors_elsewhere
 
+    from genja_prefect.prefect.jobs import recorded_job
+    from genja_prefect.prefect.spool import ALIASES
+
     report_user_errors_elsewhere()  # the command prints them as one line
-    state = spec.flow()(**kwargs, return_state=True)
-    run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, HostsFailedError):
-        # Hosts failed past prefect.fail_on: the flow run is Failed in Prefect, and the error
-        # carries the full result tree, which the command prints like any other.
-        result = result.tree
-    elif isinstance(result, BaseException):
-        raise result
+    # The flow's function runs at once, in a flow run of the job's flow recorded in the
+    # background: Prefect being slow to start, down or failing never blocks or loses the result.
+    flow = spec.flow()
+    values = flow.validate_parameters(kwargs)
+    shown = {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool, dict, list, type(None)))}
+    with recorded_job(flow.name, shown) as record:
+        try:
+            result = flow.fn(**values)
+        except HostsFailedError as exc:
+            # Hosts failed past prefect.fail_on: the run is red in Prefect; the error carries
+            # the full result tree, which the command prints like any other.
+            result = exc.tree
+    run_id = ALIASES.get(record.flow_run_id)
     return RunOutcome(result if isinstance(result, list) else [result], run_id)
 
 

@@ -10,6 +10,7 @@
     genja-prefect demo
     genja-prefect rerun RUN_ID --failed
     genja-prefect doctor [--api-url URL]
+    genja-prefect prefect sync
 
 A user error (settings, inventory, filter, job, parameter, plugin) is one line naming the
 file, host or key and a hint, exit code 2; ``--debug`` anywhere on the line shows the
@@ -148,6 +149,16 @@ def _run_line(outcome: "RunOutcome", server: str) -> str:
     url = run_url(outcome.flow_run_id)
     line = f"Flow run {outcome.flow_run_id} on {server}"
     return f"{line}\n  {url}" if url else line
+
+
+def cmd_prefect(args: argparse.Namespace) -> int:
+    """``prefect sync``: deliver run records spooled while Prefect was unreachable."""
+    from genja_prefect.prefect.spool import spool_dir
+    from genja_prefect.prefect.temporary_server import deliver_spool
+
+    delivered, waiting = deliver_spool(timeout=args.timeout)
+    print(f"delivered {delivered} spooled run record(s); {waiting} still waiting in {spool_dir()}")
+    return EXIT_OK if not waiting else EXIT_ERROR
 
 
 def _failed(tree: dict[str, Any]) -> bool:
@@ -336,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--schedule-grace", type=float, default=120.0, metavar="SECONDS",
                         help="a deployment younger than this may have no scheduled run yet")
     doctor.set_defaults(func=cmd_doctor)
+
+    prefect = sub.add_parser("prefect", help="Prefect housekeeping")
+    prefect.add_argument("action", choices=["sync"], help="sync: deliver run records spooled while Prefect was unreachable")
+    prefect.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    prefect.set_defaults(func=cmd_prefect)
     return parser
 
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from genja_prefect.engine.deadline import current_scope
 from genja_prefect.errors import EventLoopError
 
 _T = TypeVar("_T")
@@ -59,6 +60,9 @@ class AsyncBridge:
             return await awaitable
 
         future: Future[_T] = asyncio.run_coroutine_threadsafe(_await(), loop)
+        scope = current_scope()
+        if scope is not None:
+            scope.track(future)  # cancelled if the host's deadline passes (engine/deadline.py)
         return future.result()
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from genja_prefect.engine.bridge import AsyncBridge
+from genja_prefect.engine.deadline import run_with_deadline
 from genja_prefect.engine.hostlog import host_notes
 from genja_prefect.connection import CommandError, ConnectionOpenError
 from genja_prefect.errors import GenjaError, PluginError, SecretResolutionError
@@ -325,6 +326,42 @@ def _run_node(
     return result
 
 
+def host_timeout(env: ExecutionEnv, task: TaskDefinition) -> float | None:
+    """The whole-host deadline of ``task``: its ``host_timeout_s`` option, else the runner's."""
+    value = task.info.options.get("host_timeout_s", env.runner_config.host_timeout_s)
+    return float(value) if value else None
+
+
+def _run_root_node(
+    env: ExecutionEnv, task: TaskDefinition, host: Host, tree: TaskResults, processors: Sequence[tuple[str, Any]], token: Any
+) -> AnyHostResult:
+    if env.hooks is None:
+        return _run_node(env, task, host, tree, 0, processors)
+    hooks = env.hooks
+    with hooks.host_context(token), host_notes(lambda level, text: hooks.host_log(token, level, text)):
+        return _run_node(env, task, host, tree, 0, processors)
+
+
+def _timed_out(env: ExecutionEnv, task: TaskDefinition, host: Host, tree: TaskResults, timeout: float) -> AnyHostResult:
+    """The result of a host past its deadline; its connections are closed so blocked I/O ends
+    (the abandoned thread's late result is discarded: see engine/deadline.py)."""
+    try:
+        env.resolver.close_host(host.id)
+    except Exception:  # noqa: BLE001 - closing must never cost the host its result
+        logger.debug("closing the connections of %s after its deadline failed", host.id, exc_info=True)
+    result = TaskFailureResult(
+        message=f"'{task.name}' did not finish on {host.id} within host_timeout_s={timeout:g} s; its connections were closed",
+        kind=TaskFailureKind.TIMEOUT,
+        retryable=True,
+    )
+    tree.hosts[host.id] = result
+    for sub in task.sub_tasks:
+        tree.sub_task(sub.name).hosts[host.id] = TaskSkipResult(
+            reason="parent_failed", message=f"not run: parent task '{task.name}' timed out on this host"
+        )
+    return result
+
+
 def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host, skip: TaskSkipResult | None = None) -> TaskResults:
     """Run a root task and its sub-tasks on one host; return that host's result tree.
 
@@ -345,12 +382,19 @@ def run_host(env: ExecutionEnv, task: TaskDefinition, host: Host, skip: TaskSkip
     if skip is not None:
         result: AnyHostResult = skip
         tree.hosts[host.id] = result
-    elif env.hooks is not None:
-        hooks = env.hooks
-        with hooks.host_context(token), host_notes(lambda level, text: hooks.host_log(token, level, text)):
-            result = _run_node(env, task, host, tree, 0, processors)
     else:
-        result = _run_node(env, task, host, tree, 0, processors)
+        timeout = host_timeout(env, task)
+        if timeout is None:
+            result = _run_root_node(env, task, host, tree, processors, token)
+        else:
+            inner = TaskResults(task.name)
+            finished, late = run_with_deadline(
+                lambda: _run_root_node(env, task, host, inner, processors, token), timeout, f"genja-{task.name}-{host.id}"
+            )
+            if finished and late is not None:
+                tree, result = inner, late
+            else:
+                result = _timed_out(env, task, host, tree, timeout)
     # Timed before host_completed, so processors see the result's timing.
     result.set_timing(started_ns, time.perf_counter_ns() - t0)
     if processors:

@@ -16,6 +16,11 @@ runs appear in the UI:
   persister consume a batch only after writing the previous one. So at most ``window`` posted
   events may be unwritten, estimated from the flow runs' task-run counts and stored events
   (read only while the window is full).
+
+Outages: events of a flow run the server has not created yet (a provisional id, see
+:mod:`genja_prefect.prefect.spool`) wait until it has; a post that fails (server down, 5xx,
+timeout) is retried with a backoff of up to 2 s, never dropped. A run that ends while its events
+still wait hands them to the spool (:meth:`EventSender.spill`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import atexit
 import contextvars
 import logging
+import os
 import queue
 import threading
 import time
@@ -30,7 +36,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import httpx
 import orjson
+
+from genja_prefect.prefect import spool
+from genja_prefect.prefect.spool import ALIASES
 
 __all__ = ["FINAL_STATE_TYPES", "EventSender"]
 
@@ -53,6 +63,18 @@ class _Flush:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.seq = 0
+
+
+class _Spill:
+    """Asks the sender thread to move the unsent events of some flow runs to the spool."""
+
+    __slots__ = ("count", "done", "flow_run_ids", "name")
+
+    def __init__(self, flow_run_ids: set[str] | None, name: str) -> None:
+        self.flow_run_ids = flow_run_ids  # None: every run's
+        self.name = name
+        self.count = 0
+        self.done = threading.Event()
 
 
 class EventSender:
@@ -84,7 +106,14 @@ class EventSender:
         self.dropped = 0
         self.sent = 0
         self.coalesced = 0  # events replaced by a later event of the same run before sending
-        self._queue: queue.SimpleQueue[_Item | _Flush] = queue.SimpleQueue()
+        self.last_error = ""  # while posts fail; cleared by a successful one
+        self.failure = ""  # the last error seen, kept for messages
+        self.progress_at = time.monotonic()  # last time the API accepted a batch
+        self._queue: queue.SimpleQueue[_Item | _Flush | _Spill] = queue.SimpleQueue()
+        # Final-state events the API accepted, per flow run, until the run's record is known
+        # to be written: a server killed right after accepting them loses them (in-memory broker).
+        self._finals: dict[str, list[dict[str, Any]]] = {}
+        self._finals_lock = threading.Lock()
         self._pending: dict[object, _Item] = {}  # unsent items in arrival order
         self._markers: list[_Flush] = []
         self._seq = 0
@@ -113,8 +142,12 @@ class EventSender:
         with cls._lock:
             sender = cls._instances.get(key)
             if sender is None or not sender._thread.is_alive():
-                # No API URL: the process's own temporary server, stopped at exit.
-                sender = cls._instances[key] = cls(ephemeral=not key)
+                from genja_prefect.prefect.temporary_server import TemporaryServer
+
+                # The process's own temporary server (stopped at exit): wait for its writes then.
+                server = TemporaryServer.current()
+                ephemeral = not key or (server is not None and server.api_url == key)
+                sender = cls._instances[key] = cls(ephemeral=ephemeral)
             return sender
 
     def put(self, event: dict[str, Any], flow_run_id: str, final_of: int, coalesce_key: str | None = None) -> None:
@@ -125,15 +158,60 @@ class EventSender:
         self._queue.put(_Item(event, flow_run_id, final_of, coalesce_key))
 
     def flush(self, timeout: float | None) -> bool:
-        """Block until everything put before this call was posted (or dropped)."""
+        """Block until everything put before this call was posted (or spooled)."""
+        return self.flush_marker().done.wait(timeout)
+
+    def flush_marker(self) -> _Flush:
+        """A marker whose ``done`` is set once everything put before this call was posted (or spooled)."""
         marker = _Flush()
         self._queue.put(marker)
-        return marker.done.wait(timeout)
+        return marker
 
-    def _at_exit(self) -> None:
-        if not self.flush(30.0):
-            logger.warning("Prefect task-run events were still queued at exit and are lost")
-        elif self.ephemeral and self.sent:
+    def accepted_finals(self, flow_run_ids: set[str], keep: bool = False) -> list[dict[str, Any]]:
+        """The final-state events of ``flow_run_ids`` the API accepted (forgotten unless ``keep``)."""
+        with self._finals_lock:
+            out = [e for i in flow_run_ids for e in self._finals.get(i, ())]
+            if not keep:
+                for i in flow_run_ids:
+                    self._finals.pop(i, None)
+        return out
+
+    def spill(self, flow_run_ids: set[str] | None, name: str, timeout: float) -> int | None:
+        """Move the unsent events of ``flow_run_ids`` (``None``: all) to the spool file ``name``.
+
+        Returns how many were spooled, or ``None`` if the sender thread did not get to it
+        within ``timeout`` (it is busy posting; it spools them when it does).
+        """
+        marker = _Spill(flow_run_ids, name)
+        self._queue.put(marker)
+        return marker.count if marker.done.wait(timeout) else None
+
+    def _do_spill(self, marker: _Spill) -> None:
+        keys = [
+            k for k, item in self._pending.items()
+            if marker.flow_run_ids is None or item.flow_run_id in marker.flow_run_ids
+        ]  # fmt: skip
+        items = [self._pending.pop(k) for k in keys]
+        marker.count = spool.append(marker.name, ({"event": item.event} for item in items))
+        self.dropped += len(items) - marker.count
+        marker.done.set()
+        self._release_markers()
+
+    def _at_exit(self, stall: float = 15.0) -> None:
+        # Wait while the API takes events (a large run's tail), at most 15 s of no progress;
+        # what is left is spooled for the next run or `genja-prefect prefect sync`.
+        marker = self.flush_marker()
+        start = time.monotonic()
+        while not marker.done.wait(0.2):
+            if time.monotonic() - max(self.progress_at, start) > stall:
+                count = self.spill(None, f"exit-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}", 5.0)
+                if count:
+                    logger.warning(
+                        "Prefect was not reachable at exit (%s): %d task-run events spooled to %s",
+                        self.failure or "no answer", count, spool.spool_dir(),
+                    )  # fmt: skip
+                return
+        if self.ephemeral and self.sent:
             self.wait_until_written(self.exit_wait)
 
     def wait_until_written(self, timeout: float, poll: float = 0.2, *, task_runs_only: bool = False) -> bool:
@@ -166,7 +244,7 @@ class EventSender:
                     recorded, persisted = self._progress(client)
                     last_error = ""
                 except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                    logger.warning("the Prefect server is gone; %d task-run events may be unwritten: %s", self.sent - recorded, exc)
+                    logger.info("the Prefect server is gone; %d task-run events may be unwritten: %s", self.sent - recorded, exc)
                     return False
                 except Exception as exc:  # noqa: BLE001 - a busy server (503, timeout): ask again
                     last_error = f"{type(exc).__name__}: {exc}"
@@ -194,8 +272,11 @@ class EventSender:
 
     # -- the sender thread -----------------------------------------------------------------
 
-    def _absorb(self, entry: _Item | _Flush) -> None:
+    def _absorb(self, entry: _Item | _Flush | _Spill) -> None:
         self._seq += 1
+        if isinstance(entry, _Spill):
+            self._do_spill(entry)
+            return
         if isinstance(entry, _Flush):
             entry.seq = self._seq
             self._markers.append(entry)
@@ -225,7 +306,7 @@ class EventSender:
             except queue.Empty:
                 return
             self._absorb(entry)
-            if isinstance(entry, _Flush):
+            if not isinstance(entry, _Item):
                 return  # someone waits: send what we have now
 
     def _release_markers(self) -> None:
@@ -238,41 +319,83 @@ class EventSender:
                 keep.append(marker)
         self._markers = keep
 
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` while absorbing what arrives (coalescing, markers, spills)."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                self._absorb(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                return
+            self._release_markers()
+
     def _run(self) -> None:
         client: Any = None
+        delay = 0.2
         while True:
             try:
                 if not self._pending:
                     entry = self._queue.get()
                     self._absorb(entry)
-                    if isinstance(entry, _Flush):
+                    if not isinstance(entry, _Item):
                         self._release_markers()
                         continue
                 self._drain(self.interval)
                 if self._pending:
+                    oldest = next(iter(self._pending.values()))
+                    if ALIASES.is_pending(oldest.flow_run_id):
+                        # its flow run is not created yet (server not up, or down)
+                        self._pause(0.1)
+                        continue
                     if client is None:
                         client = self._client()
                     batch = self._take_batch(client)
-                    self._send(client, batch)
+                    if self._send(client, batch):
+                        delay = 0.2
+                    else:
+                        self._requeue(batch)
+                        if client is not None and self.last_error.startswith("ConnectError"):
+                            client = None  # a new connection pool once the server is back
+                        self._pause(delay)
+                        delay = min(delay * 2, 2.0)
                 self._release_markers()
             except Exception:  # noqa: BLE001 - a bug here must not hang every flush() forever
-                logger.exception("the Prefect event sender failed; dropping %d unsent events", len(self._pending))
-                self.dropped += len(self._pending)
-                self._pending.clear()
-                self._release_markers()
+                logger.exception("the Prefect event sender failed; spooling %d unsent events", len(self._pending))
+                self._do_spill(_Spill(None, f"error-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"))
+
+    def _requeue(self, batch: list[_Item]) -> None:
+        """Put a batch that was not delivered back in front, in order; an event of the same run
+        that arrived meanwhile replaces its earlier one, as in :meth:`_absorb`."""
+        pending: dict[object, _Item] = {}
+        for item in batch:
+            key: object = item.coalesce_key if item.coalesce_key is not None else item
+            later = self._pending.pop(key, None)
+            if later is None:
+                pending[key] = item
+                continue
+            self.coalesced += 1
+            later.seq = item.seq
+            later.event["follows"] = item.event.get("follows")
+            if later.final_of:
+                later.final_of -= 1
+            pending[key] = later
+        pending.update(self._pending)
+        self._pending = pending
 
     def _take_batch(self, client: Any) -> list[_Item]:
-        """The oldest ``batch_size`` pending items, once the server has room for them."""
+        """The oldest ``batch_size`` pending items of created flow runs, once the server has room."""
         keys = []
         for key, item in self._pending.items():
+            if ALIASES.is_pending(item.flow_run_id):
+                break
             keys.append(key)
-            self._flow_runs.setdefault(item.flow_run_id)
+            self._flow_runs.setdefault(ALIASES.get(item.flow_run_id))
             if len(keys) == self.batch_size:
                 break
         if client is not None and not self._use_worker:
             self._wait_for_room(client, len(keys))
         # popped after the wait: items may have been replaced by their runs' later events
-        return [self._pending.pop(key) for key in keys]
+        return [self._pending.pop(key) for key in keys if key in self._pending]
 
     def _client(self) -> Any:
         from prefect.client.orchestration import get_client
@@ -285,23 +408,31 @@ class EventSender:
             logger.warning("could not open a Prefect client to record task runs: %s", exc)
             return None
 
-    def _send(self, client: Any, batch: list[_Item]) -> None:
+    def _send(self, client: Any, batch: list[_Item]) -> bool:
+        """Post ``batch``; ``False`` if it may succeed later (the caller keeps it)."""
         events = [item.event for item in batch]
         try:
             if client is None:
                 raise RuntimeError("no Prefect client")
             if not self._use_worker:
-                response = client.request(
-                    "POST", "/events", content=orjson.dumps(events), headers={"content-type": "application/json"}
-                )
-                if response.status_code not in (404, 405):
-                    response.raise_for_status()
+                status, answer = spool.post(client, "/events", ALIASES.apply(orjson.dumps(events).decode()))
+                if status not in (404, 405):
+                    if status >= 400:  # refused for good (422): sending again cannot help
+                        self.dropped += len(batch)
+                        logger.warning("Prefect refused %d task-run events (%s): %s", len(batch), status, answer)
+                        return True
                     self.sent += len(batch)
+                    self.progress_at = time.monotonic()
+                    self.last_error = ""
+                    with self._finals_lock:
+                        for item in batch:
+                            if item.final_of:
+                                self._finals.setdefault(item.flow_run_id, []).append(item.event)
                     for item in batch:
                         if item.final_of:
                             self._final_runs += 1
                             self._final_run_events += item.final_of
-                    return
+                    return True
                 # An API without POST /events (Prefect Cloud?): Prefect's websocket events worker.
                 self._use_worker = True
             from prefect.events.schemas.events import Event
@@ -309,13 +440,19 @@ class EventSender:
 
             worker = EventsWorker.instance()
             for event in events:
-                worker.send(Event.model_validate(event))
+                worker.send(Event.model_validate(orjson.loads(ALIASES.apply(orjson.dumps(event).decode()))))
             self.sent += len(batch)
-        except Exception as exc:  # noqa: BLE001 - API down or batch refused; host work goes on
-            self.dropped += len(batch)
-            logger.warning("could not record %d Prefect task-run events: %s", len(batch), exc)
+            self.progress_at = time.monotonic()
+            return True
+        except (spool.Unavailable, RuntimeError, httpx.HTTPError) as exc:
+            if not self.last_error:
+                logger.info("Prefect is not taking task-run events (%s); retrying", exc)
+            self.last_error = self.failure = f"{type(exc).__name__}: {exc}"
+            return False
 
     def _wait_for_room(self, client: Any, incoming: int, stall: float = 120.0) -> None:
+        if self.last_error:
+            return  # the server is failing: no flow control until a post succeeds
         last_progress = time.monotonic()
         while self.sent + incoming - self._written > self.window:
             try:
@@ -351,7 +488,7 @@ class EventSender:
             response.raise_for_status()  # a busy server answers 503: not a count
             return response.json()
 
-        ids = list(self._flow_runs)
+        ids = [ALIASES.get(i) for i in self._flow_runs]
         flow_runs = {"id": {"any_": ids}}
         final = {"state": {"type": {"any_": list(FINAL_STATE_TYPES)}}}
         runs = post("/task_runs/count", {"flow_runs": flow_runs})

@@ -52,7 +52,10 @@ from genja_prefect.prefect.naming import (
 from genja_prefect.prefect.events import EventSender
 from genja_prefect.prefect.locks import HostLocks
 from genja_prefect.prefect.server import tune_ephemeral_server
+from genja_prefect.prefect.jobs import current_job_record
+from genja_prefect.prefect.record import RunRecord
 from genja_prefect.prefect.subflows import RootSubflow, SubflowPlan
+from genja_prefect.prefect.temporary_server import api_url_configured, require_server_for_dask, start_server
 from genja_prefect.prefect.task_runs import HostRun, HostRunRecorder, flow_heartbeats_disabled
 from genja_prefect.results import AnyHostResult, RunResults, TaskResults
 from genja_prefect.task import Host
@@ -432,37 +435,89 @@ def _host_run_mode(runtime: "Genja") -> str:
     return "batch" if runtime.host_count() > config.batch_threshold else "per_host"
 
 
-def _rename(client: Any, flow_run_id: Any, name: str) -> None:
-    try:
-        client.update_flow_run(flow_run_id, name=name)
-    except Exception as exc:  # noqa: BLE001 - a name is cosmetic; the run goes on
-        logger.debug("could not rename flow run %s: %s", flow_run_id, exc)
-
-
-def _wait_for_the_record(recorder: HostRunRecorder, timeout: float) -> None:
-    """At the end of a run: every host event posted, and on a server of the user's written, so
-    nothing shows Running or Pending in its UI once the call has returned."""
-    if not recorder.flush(timeout):
-        logger.warning(
-            "Prefect is still ingesting this run's task-run events after %.0fs; "
-            "they keep being delivered in the background",
-            timeout,
-        )
+def _wait_for_the_record(record: RunRecord, runtime: "Genja") -> None:
+    """At the end of a run: its record delivered -- and on a server of the user's, the task
+    runs written, so nothing shows Running once the call has returned -- or, when Prefect
+    fails or stalls, the rest spooled and one WARNING (see record.RunRecord.close)."""
+    config = runtime.settings.prefect
+    warning = record.close(stall_timeout=config.record_timeout_s, total_timeout=config.flush_timeout_s)
+    if warning:
+        logger.warning("%s", warning)
         return
     sender = EventSender.shared()
-    if not sender.ephemeral:
+    if not sender.ephemeral and record.parent is None and not record.deferred:
         # A server of the user's outlives this process: the call returns once it has written
-        # the task runs (batched, within ~1 s), so the UI shows no host Running afterwards.
-        # The temporary server is only seen by this process; it is waited for at exit.
-        sender.wait_until_written(timeout, task_runs_only=True)
+        # the task runs (batched, within ~1 s). The temporary server is waited for at exit.
+        warning = record.confirm_written(config.record_timeout_s)
+        if warning:
+            logger.warning("%s", warning)
 
 
-def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
-    """Run root tasks as a Prefect flow run (or inside the current one)."""
-    from prefect import flow
+def _open_record(runtime: "Genja", label: str) -> RunRecord:
+    """The record this run goes into: the current flow run's, the CLI job's, or a new flow run."""
     from prefect.context import FlowRunContext
 
     config = runtime.settings.prefect
+    ctx = FlowRunContext.get()
+    job = current_job_record()
+    if ctx is not None and ctx.flow_run is not None:
+        name = ctx.flow.name if ctx.flow is not None else config.flow_name
+        record = RunRecord(name, "", parent_flow_run_id=str(ctx.flow_run.id), parent_flow_id=str(ctx.flow_run.flow_id))
+        if runtime.run_parameters.get("job") and ctx.flow_run.name != label:
+            # A ready-made job's flow run (also a deployment's): named after the job and its
+            # selection once the selection is known.
+            record.post(f"/flow_runs/{ctx.flow_run.id}", {"name": label}, method="PATCH")
+        return record
+    if job is not None:
+        record = RunRecord(job.flow_name, "", parent_flow_run_id=job.flow_run_id, parent_flow_id=job.flow_id, parent=job)
+        record.post(f"/flow_runs/{job.flow_run_id}", {"name": label}, method="PATCH")
+        return record
+    start_server(config.server_start_timeout_s)
+    return RunRecord(config.flow_name, label, {"invocation": runtime.run_parameters or None})
+
+
+def _host_locks(runtime: "Genja", host_ids: Sequence[str]) -> HostLocks | None:
+    """The Prefect concurrency limits hosts must hold, read from the server -- unless it is
+    this process's temporary server still starting (its limits cannot be read yet, and host
+    work does not wait for it)."""
+    from prefect.client.orchestration import get_client
+
+    from genja_prefect.prefect.temporary_server import TemporaryServer
+
+    import httpx
+    from prefect.settings import get_current_settings
+
+    server = TemporaryServer.current()
+    why = ""
+    if server is not None and not server.ready and not api_url_configured():
+        why = "the temporary Prefect server is still starting"
+    else:
+        try:  # one quick look: Prefect's client would retry an unreachable server for seconds
+            httpx.get(f"{get_current_settings().api.url}/health", timeout=2.0).raise_for_status()
+        except httpx.HTTPError as exc:
+            why = f"Prefect is unreachable ({type(exc).__name__})"
+    if why:
+        # Only worth a WARNING when device locks were asked for: the run's one WARNING about
+        # an unreachable Prefect comes at its end, with what was not recorded.
+        level = logging.WARNING if runtime.settings.prefect.device_lock else logging.DEBUG
+        logger.log(level, "%s: concurrency limits and device locks are not held in this run", why)
+        return None
+    with get_client(sync_client=True, httpx_settings={"timeout": 5.0}) as client:
+        return HostLocks.for_run(client, [runtime.host_views()[h] for h in host_ids], runtime.settings.prefect.device_lock)
+
+
+def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
+    """Run root tasks as a Prefect flow run (or inside the current one).
+
+    Host work starts at once and never depends on Prefect: the flow run, subflows and host
+    task runs are a :class:`~genja_prefect.prefect.record.RunRecord` posted in the background
+    (the temporary server, if this process needs one, starts meanwhile); the run waits at its
+    end only while Prefect makes progress (``prefect.record_timeout_s`` once it fails), then
+    spools the rest and returns the results with one WARNING.
+    """
+    config = runtime.settings.prefect
+    if config.task_runner == "dask":
+        return _run_on_dask(runtime, tasks, max_depth)
     if config.tune_ephemeral_server:
         tune_ephemeral_server()
     hooks = PrefectHooks(_host_run_mode(runtime), config.batch_size)
@@ -472,15 +527,72 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     label = run_name(
         str(runtime.run_parameters.get("job") or job_name([t.name for t in tasks])), runtime.selection, len(host_ids)
     )
+    record = _open_record(runtime, label)
+    if hooks.mode != "batch":
+        hooks.locks = _host_locks(runtime, host_ids)
+    plan = SubflowPlan(record, [t.name for t in tasks], lambda n: subflow_run_name(n, len(host_ids)))
+    pending = list(plan.subflows)  # consumed in root order
+    flow_name = record.flow_name
+
+    def root_wrapper(task: TaskDefinition, run_root: Callable[[], TaskResults]) -> TaskResults:
+        return _run_root_subflow(pending.pop(0), runtime, task, host_ids, hooks, flow_name, run_root)
+
+    def roots_wrapper(
+        roots: Sequence[TaskDefinition], run_roots: Callable[[], list[TaskResults]]
+    ) -> list[TaskResults]:
+        # A runner scheduling the whole task list itself: every root task's subflow is open
+        # while it runs, and each host execution is recorded in its own root task's subflow.
+        opened = [_SubflowRoot(pending.pop(0), runtime, task, host_ids, hooks, flow_name) for task in roots]
+        try:
+            out = run_roots()
+        except BaseException as exc:
+            for root in opened:
+                root.fail(exc)
+            raise
+        for root, results in zip(opened, out):
+            root.complete(results)
+        return out
+
+    try:
+        results = run_plain(runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper, roots_wrapper=roots_wrapper)
+    except BaseException as exc:
+        # The job itself raised (a custom runner's bug, Ctrl-C): the caller gets that
+        # exception; the record says so.
+        plan.close()
+        record.finish("FAILED" if isinstance(exc, Exception) else "CRASHED", f"{type(exc).__name__}: {exc}"[:500])
+        _wait_for_the_record(record, runtime)
+        raise
+    plan.close()
+    plan.emit([_run_finished_event(record.flow_run_id, record.flow_id, flow_name, label, results, policy)])
+    outcome = _run_outcome(results, policy)
+    verdict = ("FAILED" if outcome.failed else "COMPLETED", f"{len(results)} root task(s): {outcome.message}")
+    record.finish(*verdict)
+    if record.parent is not None:
+        record.parent.verdict = verdict  # the CLI job's flow run ends the same way
+    _wait_for_the_record(record, runtime)
+    return results
+
+
+def _run_on_dask(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:
+    """``task_runner: dask``: hosts are Prefect task runs on Dask workers, so this path runs
+    Prefect's own flow engine and needs a server the workers can reach (a temporary one is
+    started first when none is configured; see temporary_server.require_server_for_dask)."""
+    from prefect import flow
+    from prefect.context import FlowRunContext
+
+    config = runtime.settings.prefect
+    if config.tune_ephemeral_server:
+        tune_ephemeral_server()
+    require_server_for_dask(config.server_start_timeout_s, config.dask_address)
+    host_ids = runtime.host_ids()
+    policy = FailPolicy.parse(config.fail_on)
+    label = run_name(
+        str(runtime.run_parameters.get("job") or job_name([t.name for t in tasks])), runtime.selection, len(host_ids)
+    )
 
     dask: Any = None  # a DaskRun while the job runs with task_runner: dask
 
-    subflows: list[RootSubflow] = []  # pre-created, consumed in root order
-
     def root_wrapper(task: TaskDefinition, run_root: Callable[[], TaskResults]) -> TaskResults:
-        if dask is None:
-            return _run_root_subflow(subflows.pop(0), runtime, task, host_ids, hooks, flow_name(), run_root)
-
         def subflow_body() -> TaskResults:
             # The engine's root task (processors, then the ``dask`` runner plugin submitting
             # each host as a Prefect task run to this subflow's DaskTaskRunner).
@@ -516,62 +628,12 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
             _ACTIVE.pop(token, None)
         return state.result(raise_on_failure=True)
 
-    def roots_wrapper(
-        roots: Sequence[TaskDefinition], run_roots: Callable[[], list[TaskResults]]
-    ) -> list[TaskResults]:
-        # A runner scheduling the whole task list itself: every root task's subflow is open
-        # while it runs, and each host execution is recorded in its own root task's subflow.
-        opened = [_SubflowRoot(subflows.pop(0), runtime, task, host_ids, hooks, flow_name()) for task in roots]
-        try:
-            out = run_roots()
-        except BaseException as exc:
-            for root in opened:
-                root.fail(exc)
-            raise
-        for root, results in zip(opened, out):
-            root.complete(results)
-        return out
-
     def flow_name() -> str:
         ctx = FlowRunContext.get()
         return ctx.flow.name if ctx is not None and ctx.flow is not None else config.flow_name
 
     def run_all() -> RunResults:
         nonlocal dask
-        if config.task_runner != "dask":
-            from prefect.client.orchestration import get_client
-
-            parent = FlowRunContext.get()
-            assert parent is not None and parent.flow_run is not None
-            with get_client(sync_client=True) as client:
-                if runtime.run_parameters.get("job") and parent.flow_run.name != label:
-                    # A ready-made job's flow run (also a deployment's): named after the job
-                    # and its selection once the selection is known.
-                    _rename(client, parent.flow_run.id, label)
-                if hooks.mode != "batch":
-                    hooks.locks = HostLocks.for_run(
-                        client, [runtime.host_views()[h] for h in host_ids], config.device_lock
-                    )
-                plan = SubflowPlan(
-                    client,
-                    parent.flow_run.id,
-                    parent.flow_run.flow_id,
-                    [t.name for t in tasks],
-                    lambda n: subflow_run_name(n, len(host_ids)),
-                )
-                subflows[:] = plan.subflows
-                try:
-                    results = run_plain(
-                        runtime, tasks, max_depth, hooks=hooks, root_wrapper=root_wrapper, roots_wrapper=roots_wrapper
-                    )
-                    plan.emit(
-                        [_run_finished_event(parent.flow_run.id, parent.flow_run.flow_id, flow_name(), label, results, policy)]
-                    )
-                    return results
-                finally:
-                    if hooks.last_recorder is not None:
-                        _wait_for_the_record(hooks.last_recorder, config.flush_timeout_s)
-                    plan.close()
         from genja_prefect.prefect.dask import DaskRun, dask_cluster
 
         on_dask = runtime.with_runner("dask")
