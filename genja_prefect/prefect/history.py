@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
 from genja_prefect.errors import GenjaError
 from genja_prefect.prefect.artifacts import failed_hosts, read_run_artifacts
+
+
+logger = logging.getLogger(__name__)
 
 
 class RunLookupError(GenjaError):
@@ -36,11 +40,14 @@ def find_run_by_call_id(call_id: str) -> str | None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.sorting import FlowRunSort
 
-    with get_client(sync_client=True) as client:
-        for run in client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50):
-            invocation = (run.parameters or {}).get("invocation") or {}
-            if isinstance(invocation, dict) and invocation.get("call_id") == call_id:
-                return str(run.id)
+    try:
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50):
+                invocation = (run.parameters or {}).get("invocation") or {}
+                if isinstance(invocation, dict) and invocation.get("call_id") == call_id:
+                    return str(run.id)
+    except Exception as exc:  # noqa: BLE001 - Prefect down: the run's results stand without its id
+        logger.debug("could not look the run up in Prefect: %s", exc)
     return None
 
 
