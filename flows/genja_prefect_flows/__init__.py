@@ -34,6 +34,20 @@ from typing import Any
 #: The extra every ready-made job needs.
 JOB_EXTRA = "devices"
 
+#: The top-level modules that extra installs (checked without importing them: a job's device
+#: libraries are imported only when it connects, after its run has started).
+JOB_EXTRA_MODULES = ("scrapli", "ncclient", "ntc_templates", "netutils", "lxml")
+
+
+def missing_extra_module() -> str | None:
+    """The first module of the jobs' extra that is not installed, or None."""
+    import importlib.util
+
+    for name in JOB_EXTRA_MODULES:
+        if importlib.util.find_spec(name) is None:
+            return name
+    return None
+
 #: job name -> (module, flow function); the names ``genja-prefect run JOB`` knows.
 JOB_MODULES: dict[str, tuple[str, str]] = {
     "collect_facts": ("genja_prefect_flows.facts", "collect_facts"),
@@ -98,6 +112,9 @@ def load_job(name: str) -> Any:
     if name not in JOB_MODULES:
         raise UnknownJobError(f"unknown job '{name}' (ready-made jobs: {', '.join(sorted(JOB_MODULES))})")
     module_name, attribute = JOB_MODULES[name]
+    missing = missing_extra_module()
+    if missing is not None:
+        raise MissingExtraError(f"install genja-prefect[{JOB_EXTRA}] to run {name} (missing Python package {missing!r})")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

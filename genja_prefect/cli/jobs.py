@@ -76,6 +76,12 @@ def find_job(name: str) -> Any:
     if spec is None:
         names = ", ".join(sorted(specs)) or "none installed"
         raise CliError(f"unknown job '{name}' (ready-made jobs: {names})", hint="or run a task class: module:TaskClass")
+    from genja_prefect_flows import JOB_EXTRA, missing_extra_module
+
+    missing = missing_extra_module()  # before any run starts: the device libraries load on connect
+    if missing is not None:
+        raise CliError(f"install genja-prefect[{JOB_EXTRA}] to run {name} (missing Python package {missing!r})",
+                       hint=f"pip install 'genja-prefect[{JOB_EXTRA}]'")
     try:
         spec.function()
     except ModuleNotFoundError as exc:

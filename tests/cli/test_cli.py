@@ -122,3 +122,33 @@ def test_lab_up_status_down(tmp_path: Path) -> None:
         down = cli("lab", "down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr
     assert "no lab running" in cli("lab", "status", "--dir", str(directory)).stdout
+
+
+HIDE_SCRAPLI = """
+import importlib.util, sys
+real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] == 'scrapli' else real(name, *a)
+from genja_prefect.cli.main import main
+code = main(sys.argv[1:])
+print('prefect imported' if 'prefect' in sys.modules else 'prefect not imported')
+sys.exit(code)
+"""
+
+
+def test_a_missing_extra_is_named_before_anything_starts(tmp_path: Path) -> None:
+    # The device libraries are imported when a host connects, inside the run; the command
+    # checks the extra first, so a base install never starts a temporary Prefect server for it.
+    (tmp_path / "hosts.yaml").write_text("r1:\n  hostname: 192.0.2.1\n  platform: ios\n")
+    (tmp_path / "settings.yaml").write_text("inventory:\n  options: {hosts_file: hosts.yaml}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", HIDE_SCRAPLI, "run", "collect_facts", "--settings", "settings.yaml"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.splitlines() == [
+        "error: install genja-prefect[devices] to run collect_facts (missing Python package 'scrapli')",
+        "hint: pip install 'genja-prefect[devices]'",
+    ]
+    assert "prefect not imported" in out.stdout
