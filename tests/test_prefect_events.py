@@ -256,3 +256,24 @@ def test_progress_estimate_reaches_the_posted_count_exactly() -> None:
     assert sender._progress(Counts(runs=3000, finals=3000, stored=3009)) == (3009.0, 3009.0)
     recorded, _ = sender._progress(Counts(runs=3000, finals=1500, stored=10))
     assert 1500 <= recorded < 3009
+
+
+def test_final_states_the_server_accepted_before_failing_are_spooled_again(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server took a host's final event (POST /events answered 200) and then died with it in
+    # its in-memory queue; the run's own update cannot be delivered. The record gives up and
+    # spools its update -- and that accepted final event, which nothing confirmed was written.
+    from genja_prefect.prefect import record as record_module
+    from genja_prefect.prefect import spool
+
+    monkeypatch.setattr(spool, "spool_dir", lambda: tmp_path)
+    sender = _Sender(_Client(), interval=0.0)
+    monkeypatch.setattr(EventSender, "shared", classmethod(lambda cls: sender))
+    run = record_module.RunRecord("flow", "", parent_flow_run_id="fr-1", parent_flow_id="f-1", spool_name="r")
+    sender.put(_event(1, "h1", "Completed"), "fr-1", 1, coalesce_key="h1")
+    assert sender.flush(10) and sender.sent == 1
+    run.post("/flow_runs/fr-1/set_state", {"state": {"type": "COMPLETED"}})  # no API here: never delivered
+    warning = run.close(stall_timeout=0.5, total_timeout=5.0)
+    assert warning is not None and "1 run update(s), 1 host task-run event(s) spooled" in warning, warning
+    lines = [orjson.loads(line) for line in (tmp_path / "r.jsonl").read_bytes().splitlines()]
+    assert [line["event"]["id"] for line in lines if "event" in line] == ["e1"]
+    assert [line["post"] for line in lines if "post" in line] == ["/flow_runs/fr-1/set_state"]

@@ -359,6 +359,10 @@ class RunRecord:
             self.key, [{"post": op.path, "method": op.method, "body": op.body, "resolves": op.resolves} for op in ops]
         )
         events = sender.spill(ids, self.key, timeout=min(stall_timeout, 5.0))
+        # Final host states the server accepted shortly before it failed may be lost with its
+        # in-memory queue (nothing confirms they were written): they go again, twice is harmless.
+        accepted = spool.append(self.key, ({"event": e} for e in sender.accepted_finals(ids)))
+        self.spooled_events += accepted
         self.spooled_ops += len(ops)
         self.lost_ops += len(ops) - written
         if events is None:
