@@ -268,10 +268,15 @@ def test_final_states_the_server_accepted_before_failing_are_spooled_again(tmp_p
     monkeypatch.setattr(spool, "spool_dir", lambda: tmp_path)
     sender = _Sender(_Client(), interval=0.0)
     monkeypatch.setattr(EventSender, "shared", classmethod(lambda cls: sender))
+
+    def down() -> Any:
+        raise httpx.ConnectError("API down")
+
+    monkeypatch.setattr(record_module, "_client", down)
     run = record_module.RunRecord("flow", "", parent_flow_run_id="fr-1", parent_flow_id="f-1", spool_name="r")
     sender.put(_event(1, "h1", "Completed"), "fr-1", 1, coalesce_key="h1")
     assert sender.flush(10) and sender.sent == 1
-    run.post("/flow_runs/fr-1/set_state", {"state": {"type": "COMPLETED"}})  # no API here: never delivered
+    run.post("/flow_runs/fr-1/set_state", {"state": {"type": "COMPLETED"}})  # the API is down: never delivered
     warning = run.close(stall_timeout=0.5, total_timeout=5.0)
     assert warning is not None and "1 run update(s), 1 host task-run event(s) spooled" in warning, warning
     lines = [orjson.loads(line) for line in (tmp_path / "r.jsonl").read_bytes().splitlines()]

@@ -44,11 +44,14 @@ class DeadlineScope:
     def track(self, future: Future[Any]) -> None:
         """Cancel ``future`` if the deadline passes while it runs (at once if it already has)."""
         with self._lock:
-            if not self.expired:
+            expired = self.expired
+            if not expired:
                 self._futures.add(future)
-                future.add_done_callback(self._untrack)
-                return
-        future.cancel()
+        if expired:
+            future.cancel()
+        else:
+            # outside the lock: a future already done runs the callback at once, in this thread
+            future.add_done_callback(self._untrack)
 
     def _untrack(self, future: Future[Any]) -> None:
         with self._lock:
