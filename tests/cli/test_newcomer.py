@@ -79,6 +79,11 @@ def test_rerun_ready_made_job_by_id_and_name(lab: Any, tmp_path: Path, api_env: 
 
     with get_client(sync_client=True) as client:
         name = client.read_flow_run(run_id).name
+        assert name == "collect_facts platform=ios (3 hosts)"
+        # Other tests on this server ran the same job and selection (same name: ambiguous, and
+        # rerun says so); a name of its own makes this one unique.
+        name = f"{name} {run_id[:8]}"
+        client.update_flow_run(run_id, name=name)
     by_name = cli("rerun", name, "--failed", "--json", env=api_env)
     assert by_name.returncode == 0, by_name.stdout + by_name.stderr
     assert set(json.loads(by_name.stdout)["hosts"]) == {"sim-ios2"}
