@@ -2,7 +2,8 @@
 
 Every device listens on its own 127.0.0.1 port; all of them are served by one asyncio loop in a
 background thread. A device has a platform (:data:`~genja_prefect.lab.sim_platforms.SIM_PLATFORMS`:
-``ios`` for scrapli's ``cisco_iosxe``, ``eos`` for ``arista_eos``), a running config that
+``ios`` for scrapli's ``cisco_iosxe``, ``eos`` for ``arista_eos``, ``nxos`` for ``cisco_nxos``),
+a running config that
 ``configure terminal`` changes and ``show running-config`` prints, and fault knobs that can be
 changed while it runs:
 
@@ -227,10 +228,13 @@ class Simulator(LabService):
         self._runtimes: dict[str, _Runtime] = {}
 
     @classmethod
-    def from_counts(cls, *, ios: int = 0, eos: int = 0, prefix: str = "sim-", **kwargs: Any) -> Simulator:
-        """Devices named ``<prefix><platform><n>``: ``sim-ios1``, ..., ``sim-eos1``, ..."""
+    def from_counts(cls, *, ios: int = 0, eos: int = 0, nxos: int = 0, prefix: str = "sim-",
+                    **kwargs: Any) -> Simulator:
+        """Devices named ``<prefix><platform><n>``: ``sim-ios1``, ..., ``sim-eos1``, ...,
+        ``sim-nxos1``, ..."""
         devices = [SimDevice(f"{prefix}ios{i}", "ios") for i in range(1, ios + 1)]
         devices += [SimDevice(f"{prefix}eos{i}", "eos") for i in range(1, eos + 1)]
+        devices += [SimDevice(f"{prefix}nxos{i}", "nxos") for i in range(1, nxos + 1)]
         return cls(devices, **kwargs)
 
     def __repr__(self) -> str:
