@@ -16,9 +16,10 @@ After a good verification the checkpoint is deleted (``delete /force flash:NAME`
 ``delete flash:NAME`` on EOS, ``no checkpoint NAME`` on NX-OS). On NX-OS the checkpoint is
 NX-OS's own (``show checkpoint NAME`` prints it; the name drops the ``.cfg`` suffix of the
 file name the other platforms use) and the rollback is NX-OS's atomic default: the whole
-patch applies or none of it. IOS-XR and Junos (``commit confirmed``) are not implemented:
-``rollback=True`` on them fails before anything is sent. Real IOS asks for confirmation on
-``copy`` unless ``file prompt quiet`` is configured. Example::
+patch applies or none of it. IOS-XR and Junos CLI (``commit confirmed``) are not
+implemented (deploy_config skips those platforms; ``Checkpoint.for_platform`` raises); for a
+confirmed commit over NETCONF see ``NetconfEditConfig(confirmed=True)``. Real IOS asks for
+confirmation on ``copy`` unless ``file prompt quiet`` is configured. Example::
 
     from genja_prefect_flows.rollback import Checkpoint
 

@@ -323,6 +323,11 @@ class Simulator(LabService):
         state = self._runtimes[self.device(name).name].state
         return self._loop.run(_call(state.render_config))
 
+    def checkpoint_names(self, name: str) -> list[str]:
+        """The NX-OS named checkpoints ``name`` holds now (``checkpoint NAME``), sorted."""
+        state = self._runtimes[self.device(name).name].state
+        return self._loop.run(_call(lambda: sorted(state.checkpoints)))
+
     def drop_connections(self, name: str) -> int:
         """Abort every live connection to ``name`` now (no SSH goodbye); return how many."""
         runtime = self._runtimes[self.device(name).name]

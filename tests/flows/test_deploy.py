@@ -216,14 +216,6 @@ def nxos(sim_lab: Callable[..., Any], plain_runtime: Callable[..., genja_lib.Gen
     return lab, plain_runtime(str(Path(lab.directory) / "settings.yaml"))
 
 
-def _nxos_checkpoints(lab: Any) -> list[str]:
-    """The named checkpoints the simulated switch holds now (read on the simulator's loop)."""
-    from genja_prefect.lab.simulator import _call
-
-    state = lab.simulator._runtimes["sim-nxos1"].state
-    return sorted(lab.simulator._loop.run(_call(lambda: list(state.checkpoints))))
-
-
 def test_nxos_failing_check_rolls_back_to_the_checkpoint(nxos: tuple[Any, genja_lib.Genja]) -> None:
     from genja_prefect_flows.rollback import Checkpoint
 
@@ -241,7 +233,7 @@ def test_nxos_failing_check_rolls_back_to_the_checkpoint(nxos: tuple[Any, genja_
     assert verify.status == "failed" and verify.kind.value == "validation"
     assert verify.details["rolled_back"] is True and "rolled back" in verify.message and "does not match" in verify.message
     assert _running(genja, "sim-nxos1") == before
-    assert _nxos_checkpoints(lab) == []  # deleted after the restore
+    assert lab.simulator.checkpoint_names("sim-nxos1") == []  # deleted after the restore
 
 
 def test_nxos_line_that_does_not_stick_rolls_back(nxos: tuple[Any, genja_lib.Genja]) -> None:
@@ -265,7 +257,7 @@ def test_nxos_good_verification_keeps_the_change_and_deletes_the_checkpoint(nxos
     verify = results.sub_tasks["verify_config"]["sim-nxos1"]
     assert verify.status == "passed" and verify.result["rolled_back"] is False
     assert "ntp server 192.0.2.78" in lab.simulator.running_config("sim-nxos1")
-    assert _nxos_checkpoints(lab) == []
+    assert lab.simulator.checkpoint_names("sim-nxos1") == []
     show = Checkpoint.for_platform("nxos", str(change.checkpoint)).show_command
 
     @task(name="show_checkpoint")
@@ -275,6 +267,16 @@ def test_nxos_good_verification_keeps_the_change_and_deletes_the_checkpoint(nxos
 
     gone = genja.run_task(ShowCheckpoint())["sim-nxos1"]
     assert gone.status == "failed" and "does not exist" in gone.message
+
+
+def test_nxos_checkpoint_is_taken_before_sending_and_outlives_the_session(nxos: tuple[Any, genja_lib.Genja]) -> None:
+    lab, genja = nxos
+    change = DeployConfig("ntp server 192.0.2.79\n", apply=True, rollback=True, verify=False)
+    name = genja.run_task(change)["sim-nxos1"].result["checkpoint"]
+    assert lab.simulator.checkpoint_names("sim-nxos1") == [name]
+    # the verification runs later, in another session (as deploy_config does): it finds and deletes it
+    checked = genja.run_task(change.verifier_after_apply())["sim-nxos1"]
+    assert checked.status == "passed" and lab.simulator.checkpoint_names("sim-nxos1") == []
 
 
 def test_nxos_rollback_through_the_deploy_config_flow_verifies_in_a_fresh_session(
@@ -295,7 +297,7 @@ def test_nxos_rollback_through_the_deploy_config_flow_verifies_in_a_fresh_sessio
     assert checked["status"] == "failed" and checked["details"]["rolled_back"] is True
     assert lab.simulator.running_config("sim-nxos1") == before
     assert lab.simulator.accepted_count("sim-nxos1") - sessions == 2  # apply, then verify in its own session
-    assert _nxos_checkpoints(lab) == []
+    assert lab.simulator.checkpoint_names("sim-nxos1") == []
 
 
 def test_rollback_options_are_checked_before_any_host() -> None:
