@@ -45,8 +45,8 @@ logger = logging.getLogger("genja_prefect_flows")
 
 #: First lines with which CLIs reject a command (IOS, EOS, NX-OS, Junos, fakenos models).
 _ERROR_REPLY = re.compile(
-    r"^\s*(?:% ?Invalid input|% ?Incomplete command|% ?Ambiguous command|% ?Unrecognized command|"
-    r"% ?Error|Unknown command|syntax error|error: )",
+    r"^\s*(?:% ?Invalid input|% ?Invalid command|% ?Incomplete command|% ?Ambiguous command|"
+    r"% ?Unrecognized command|% ?Error|Unknown command|syntax error|error: )",
     re.IGNORECASE | re.MULTILINE,
 )
 

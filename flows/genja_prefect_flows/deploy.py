@@ -93,8 +93,9 @@ class DeployConfig:
     children the candidate does not list. See :mod:`genja_prefect_flows.remediation`.
 
     ``check_command``/``check_regex``: the verification also runs this command and requires
-    the regular expression to match its output. ``rollback=True`` (ios, iosxe, eos) saves the
-    running config to a checkpoint file on the device before sending (``result["checkpoint"]``);
+    the regular expression to match its output. ``rollback=True`` (ios, iosxe, eos, nxos) saves
+    the running config to a checkpoint on the device before sending (``result["checkpoint"]``:
+    a ``flash:`` file, on NX-OS a named ``checkpoint``);
     when the verification fails it restores it and says so (``details["rolled_back"]``). With
     ``verify=False`` the checkpoint is only saved: run :meth:`verifier` yourself (deploy_config
     does, in a second run, so the device is read in a fresh session).
@@ -142,7 +143,8 @@ class DeployConfig:
 
     @property
     def checkpoint(self) -> str | None:
-        """The checkpoint file this change saves before sending (``rollback=True``)."""
+        """The checkpoint file this change saves before sending (``rollback=True``; NX-OS
+        names its checkpoint the same without ``.cfg``)."""
         return f"genja-{self.change_id}.cfg" if self.rollback else None
 
     def verifier(self) -> VerifyConfig:

@@ -25,11 +25,21 @@ are discarded and the lock released before the host fails; the failure names the
 A candidate left with uncommitted changes by another session is a one-line failure that says
 what to do (``discard_changes_first=True`` drops those changes before locking). The host
 result's ``diff`` compares the edited part of the running config before and after.
+
+``confirmed=True`` commits with ``<commit><confirmed/><confirm-timeout>N</confirm-timeout>``
+(the server's ``:confirmed-commit``), checks the result in a new NETCONF session (the edit in
+effect, ``check_xpath``, ``check``), then sends the confirming ``<commit/>``; when a check
+fails (or no new session can be opened) it sends ``<cancel-commit/>`` (``:confirmed-commit:1.1``)
+or, on a 1.0 server, waits for the server to undo the commit when the timeout passes. The
+result says ``rolled_back``. See :mod:`genja_prefect_flows.netconf_verify` for the checks.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from genja_prefect.errors import GenjaError
@@ -38,6 +48,7 @@ from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.jobs import module_flow
 from genja_prefect_flows.common import FlowParameterError, build_runtime, call, finish_job, logger, publish_markdown, results_payload
 from genja_prefect_flows.configtext import mask_secrets, unified_diff
+from genja_prefect_flows.netconf_verify import UserCheck, XPathCheck, intent_problems, run_user_check
 
 try:
     from lxml import etree
@@ -59,6 +70,10 @@ __all__ = [
 BASE_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0"
 ROLLBACK_ON_ERROR = "urn:ietf:params:netconf:capability:rollback-on-error:1.0"
+CONFIRMED_COMMIT = "urn:ietf:params:netconf:capability:confirmed-commit:"
+#: How long past its confirm timeout a 1.0 server gets to undo a commit before we give up
+#: waiting (seconds).
+TIMEOUT_GRACE_S = 30.0
 ERROR_OPTIONS = ("auto", "stop-on-error", "continue-on-error", "rollback-on-error")
 #: Leaf names that identify a list entry when they come first (RFC 7950 keys of the common
 #: IETF/OpenConfig models): a filter keeps them as content match nodes.
@@ -226,6 +241,27 @@ class NetconfGetConfig:
         )
 
 
+def confirmed_commit_version(capabilities: list[str]) -> str | None:
+    """The ``:confirmed-commit`` version the server announced (``"1.1"``, ``"1.0"``) or None."""
+    versions = sorted(c[len(CONFIRMED_COMMIT):] for c in capabilities if c.startswith(CONFIRMED_COMMIT))
+    if not versions and any(c.startswith(":confirmed-commit") for c in capabilities):
+        versions = sorted(c.rsplit(":", 1)[1] if c.count(":") > 1 else "1.0" for c in capabilities
+                          if c.startswith(":confirmed-commit"))
+    return versions[-1] if versions else None
+
+
+@dataclass
+class _Verdict:
+    """How the checks after a confirmed commit went, and what was done about it."""
+
+    problems: list[str] = field(default_factory=list)
+    session: str = "new session"
+    checks: list[str] = field(default_factory=list)
+    rolled_back: bool = False
+    rollback: str | None = None  # "cancel-commit" or "confirm-timeout"
+    note: str = ""
+
+
 @task(name="netconf_edit_config")
 class NetconfEditConfig:
     """``<edit-config>`` with ``config`` (XML, with or without the ``<config>`` wrapper).
@@ -233,6 +269,18 @@ class NetconfEditConfig:
     ``target="auto"`` uses candidate + commit when the server has ``:candidate``, else running;
     ``"candidate"`` or ``"running"`` force one. The target is locked for the edit.
     ``changed`` tells whether the running config differs afterwards (``diff`` shows how).
+
+    ``confirmed=True`` (needs the candidate and the server's ``:confirmed-commit``): the commit
+    is a confirmed one the server undoes by itself unless confirmed within ``confirm_timeout``
+    seconds. Before confirming, a new NETCONF session reads the running config back and checks
+    that the edit is in effect (``verify``, on by default), that ``check_xpath`` holds on a
+    ``<get>`` (config and state) of ``check_filter`` (default: what the edit touches) with the
+    prefixes of ``check_namespaces``, and that ``check`` (a callable given the ``<get>`` XML;
+    True/None passes, False or a message fails) passes. All good: the confirming ``<commit/>``.
+    Anything wrong, or no new session possible: ``<cancel-commit/>`` on a
+    ``:confirmed-commit:1.1`` server, else the task waits (at most ``confirm_timeout`` + 30 s)
+    for the server's own rollback. Then the host fails (kind ``validation``) with
+    ``details["rolled_back"]`` true when the running config is the one before again.
     """
 
     connection_plugin = "ncclient"
@@ -245,6 +293,13 @@ class NetconfEditConfig:
         default_operation: str = "merge",
         error_option: str = "auto",
         discard_changes_first: bool = False,
+        confirmed: bool = False,
+        confirm_timeout: int = 120,
+        verify: bool = True,
+        check_xpath: str | None = None,
+        check_namespaces: Mapping[str, str] | None = None,
+        check_filter: str | None = None,
+        check: UserCheck | None = None,
     ) -> None:
         if target not in ("auto", "candidate", "running"):
             raise FlowParameterError(f"target must be 'auto', 'candidate' or 'running', not {target!r}")
@@ -252,13 +307,34 @@ class NetconfEditConfig:
             raise FlowParameterError(f"default_operation must be 'merge', 'replace' or 'none', not {default_operation!r}")
         if error_option not in ERROR_OPTIONS:
             raise FlowParameterError(f"error_option must be one of {', '.join(ERROR_OPTIONS)}, not {error_option!r}")
+        if confirmed and target == "running":
+            raise FlowParameterError("confirmed=True commits the candidate datastore: use target='auto' or 'candidate'")
+        if isinstance(confirm_timeout, bool) or not isinstance(confirm_timeout, int) or confirm_timeout < 1:
+            raise FlowParameterError(f"confirm_timeout must be a whole number of seconds >= 1, not {confirm_timeout!r}")
+        checks_given = check_xpath is not None or check is not None or check_filter is not None
+        if checks_given and not confirmed:
+            raise FlowParameterError("check_xpath, check_filter and check run between a confirmed commit and its "
+                                     "confirmation: add confirmed=True")
+        if check_namespaces and check_xpath is None:
+            raise FlowParameterError("check_namespaces: give check_xpath too (the expression that uses them)")
+        if check_filter is not None:
+            _check_fragment(check_filter, "check_filter")
         self.config = config_element(config)
         self.target = target
         self.default_operation = default_operation
         self.error_option = error_option
         self.discard_changes_first = discard_changes_first
+        self.confirmed = confirmed
+        self.confirm_timeout = confirm_timeout
+        self.verify = verify
+        try:
+            self.check_xpath = XPathCheck(check_xpath, check_namespaces) if check_xpath is not None else None
+        except ValueError as exc:
+            raise FlowParameterError(str(exc)) from None
+        self.check = check
         # default-operation replace rewrites the whole datastore: only a full read shows it.
         self.filter = None if default_operation == "replace" else edit_filter(self.config)
+        self.check_filter = check_filter if check_filter is not None else self.filter
 
     def start(self, task: TaskInfo, host: Host, context: TaskRuntimeContext) -> Any:
         connection = context.get_connection(self.connection_plugin)
@@ -274,6 +350,14 @@ class NetconfEditConfig:
                 message=f"{host.id} does not announce :rollback-on-error; use error_option='auto' or 'stop-on-error'",
                 kind=TaskFailureKind.VALIDATION,
             )
+        version = confirmed_commit_version(capabilities)
+        if self.confirmed and (target != "candidate" or version is None):
+            missing = ":candidate" if target != "candidate" else ":confirmed-commit"
+            return TaskFailureResult(
+                message=f"confirmed=True: {host.id} does not announce {missing}; nothing was sent "
+                "(run without confirmed=True to commit without a confirmation step)",
+                kind=TaskFailureKind.VALIDATION,
+            )
         warnings: list[str] = []
         step = "lock"
         try:
@@ -285,41 +369,136 @@ class NetconfEditConfig:
         except _rpc_error_types() as exc:
             return _failure(step, target, host, exc, warnings)
         step = "get-config"
+        verdict: _Verdict | None = None
         try:
             try:
                 # Read under the lock: nobody changes it between this copy and the edit.
                 before = pretty_xml(reply_xml(call(connection, "get_config", "running", self.filter)))
                 step = "edit-config"
                 call(connection, "edit_config", self.config, target, self.default_operation, error_option)
-                if target == "candidate":
+                if target == "candidate" and not self.confirmed:
                     step = "commit"
                     call(connection, "commit")
+                elif self.confirmed:
+                    step = "commit confirmed"
+                    call(connection, "commit", confirmed=True, timeout=self.confirm_timeout)
+                    verdict = self._check_in_new_session(connection, host)
+                    if verdict.problems:
+                        step = "roll back"
+                        self._roll_back(connection, host, version, before, verdict)
+                    else:
+                        step = "confirming commit"
+                        call(connection, "commit")
                 step = "get-config"
                 after = pretty_xml(reply_xml(call(connection, "get_config", "running", self.filter)))
             except Exception:
-                if target == "candidate" and step != "get-config":
+                if target == "candidate" and step in ("edit-config", "commit", "commit confirmed"):
                     _quietly(connection, "discard_changes", (), host, warnings)
                 raise
         except _rpc_error_types() as exc:
-            return _failure(step, target, host, exc, warnings)
+            failed = _failure(step, target, host, exc, warnings)
+            if step in ("confirming commit", "roll back"):
+                failed.message += (f"; the server undoes the confirmed commit by itself when its {self.confirm_timeout} s "
+                                   "confirm timeout passes (or this session ends)")
+            return failed
         finally:
             _quietly(connection, "unlock", (target,), host, warnings)
+        result: dict[str, Any] = {
+            "target": target,
+            "default_operation": self.default_operation,
+            "error_option": error_option,
+            "discarded_first": self.discard_changes_first and target == "candidate",
+            "filter": self.filter,
+        }
+        if verdict is not None:
+            result.update(confirmed=True, confirm_timeout=self.confirm_timeout, confirmed_commit=version,
+                          verified_in=verdict.session, checks=verdict.checks, rolled_back=verdict.rolled_back)
+        if verdict is not None and verdict.problems:
+            message = (f"verification after the confirmed commit on {host.id} failed: "
+                       + "; ".join(verdict.problems[:5]) + f"; {verdict.note}")
+            return TaskFailureResult(
+                message=mask_secrets(" ".join(message.split())),
+                kind=TaskFailureKind.VALIDATION,
+                details={**result, "step": "verify", "problems": [mask_secrets(p) for p in verdict.problems],
+                         "rollback": verdict.rollback},
+                warnings=warnings,
+            )
         changed = before != after
         diff = mask_secrets(unified_diff(before, after, f"{host.id} running (before)", f"{host.id} running (after)"))
+        commit = " + commit" if target == "candidate" and not self.confirmed else ""
+        if verdict is not None:
+            commit = f" + commit confirmed, checked in a {verdict.session}, confirmed"
         return TaskSuccessResult(
-            result={
-                "target": target,
-                "default_operation": self.default_operation,
-                "error_option": error_option,
-                "discarded_first": self.discard_changes_first and target == "candidate",
-                "filter": self.filter,
-            },
+            result=result,
             changed=changed,
             diff=diff or None,
-            summary=f"edit-config on {target}" + (" + commit" if target == "candidate" else "")
-            + (": running config changed" if changed else ": no change"),
+            summary=f"edit-config on {target}{commit}" + (": running config changed" if changed else ": no change"),
             warnings=warnings,
         )
+
+    def _check_in_new_session(self, connection: Any, host: Host) -> _Verdict:
+        """Read the device after the confirmed commit, in a new session when the plugin can
+        open one (``open_another``), and run the checks. Never raises for what it finds: a
+        failed read is a problem like a failed check."""
+        verdict = _Verdict()
+        reader = connection
+        if getattr(connection, "open_another", None) is None:
+            verdict.session = "same session"  # a plugin without it: a fresh read at least
+        else:
+            try:
+                reader = call(connection, "open_another")
+            except Exception as exc:  # noqa: BLE001 - not reaching the device is the failure to catch
+                verdict.problems.append(f"no new NETCONF session to {host.id} after the commit: {exc}")
+                return verdict
+        try:
+            if self.verify:
+                verdict.checks.append("edit in effect")
+                running = reply_xml(call(reader, "get_config", "running", self.filter))
+                verdict.problems += intent_problems(self.config, running, self.default_operation)
+            if self.check_xpath is not None or self.check is not None:
+                state = reply_xml(call(reader, "get", self.check_filter))
+                if self.check_xpath is not None:
+                    verdict.checks.append("check_xpath")
+                    problem = self.check_xpath.problem(state)
+                    if problem:
+                        verdict.problems.append(problem)
+                if self.check is not None:
+                    verdict.checks.append("check")
+                    problem = run_user_check(self.check, state)
+                    if problem:
+                        verdict.problems.append(problem)
+        except Exception as exc:  # noqa: BLE001 - a read that fails is a verification that fails
+            verdict.problems.append(f"reading {host.id} back after the commit failed: {exc}")
+        finally:
+            if reader is not connection:
+                try:
+                    call(reader, "close")
+                except Exception as exc:  # noqa: BLE001 - the check's outcome stands
+                    logger.debug("closing the check session to %s failed: %s", host.id, exc)
+        return verdict
+
+    def _roll_back(self, connection: Any, host: Host, version: str | None, before: str, verdict: _Verdict) -> None:
+        """Undo the confirmed commit: cancel-commit (1.1), else wait for the server's timeout;
+        then compare the running config with the one before."""
+        if version == "1.1":
+            verdict.rollback = "cancel-commit"
+            call(connection, "cancel_commit")
+        else:
+            verdict.rollback = "confirm-timeout"
+            logger.warning("%s: :confirmed-commit:1.0 has no cancel-commit; waiting up to %d s for the server "
+                           "to undo the commit", host.id, self.confirm_timeout)
+        deadline = time.monotonic() + (0 if version == "1.1" else self.confirm_timeout + TIMEOUT_GRACE_S)
+        while True:
+            now = pretty_xml(reply_xml(call(connection, "get_config", "running", self.filter)))
+            if now == before or time.monotonic() >= deadline:
+                break
+            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+        verdict.rolled_back = now == before
+        how = "cancel-commit" if version == "1.1" else f"the server's {self.confirm_timeout} s confirm timeout"
+        if verdict.rolled_back:
+            verdict.note = f"rolled back ({how}): the running config is the one before the change"
+        else:
+            verdict.note = f"ROLLBACK NOT CONFIRMED: after {how} the running config of {host.id} differs from before; check it by hand"
 
 
 def _failure(step: str, target: str, host: Host, exc: BaseException, warnings: list[str]) -> TaskFailureResult:
@@ -362,9 +541,14 @@ def netconf_get_config_check(source: str = "running", subtree: str | None = None
     NetconfGetConfig(source=source, filter=subtree)
 
 
-def netconf_edit_config_check(config: str, target: str = "auto", default_operation: str = "merge", **_common: Any) -> None:
+def netconf_edit_config_check(config: str, target: str = "auto", default_operation: str = "merge",
+                              error_option: str = "auto", confirmed: bool = False, confirm_timeout: int = 120,
+                              check_xpath: str | None = None, check_namespaces: dict[str, str] | None = None,
+                              check_filter: str | None = None, **_common: Any) -> None:
     """Raise what :func:`netconf_edit_config_job` would raise for these parameters, before any run."""
-    NetconfEditConfig(config_text(config), target=target, default_operation=default_operation)
+    NetconfEditConfig(config_text(config), target=target, default_operation=default_operation,
+                      error_option=error_option, confirmed=confirmed, confirm_timeout=confirm_timeout,
+                      check_xpath=check_xpath, check_namespaces=check_namespaces, check_filter=check_filter)
 
 
 def netconf_get_config_job(
@@ -394,6 +578,12 @@ def netconf_edit_config_job(
     default_operation: str = "merge",
     error_option: str = "auto",
     discard_changes_first: bool = False,
+    confirmed: bool = False,
+    confirm_timeout: int = 120,
+    verify: bool = True,
+    check_xpath: str | None = None,
+    check_namespaces: dict[str, str] | None = None,
+    check_filter: str | None = None,
 ) -> dict[str, Any]:
     """``<edit-config>`` with ``config`` on every selected NETCONF host: candidate + commit
     when the server supports it (``target="auto"``), else running, under a lock. ``config`` is
@@ -401,9 +591,15 @@ def netconf_edit_config_job(
     ``prefect deployment run --param config=edit.xml`` passes, see docs/deployments.md).
     ``error_option="auto"`` sends rollback-on-error where the server announces it;
     ``discard_changes_first`` drops another session's uncommitted candidate changes first.
-    Returns the result tree and publishes a ``genja-netconf-edit`` artifact with the diffs."""
+    ``confirmed=True``: a confirmed commit (``confirm_timeout`` seconds), checked in a new
+    session (the edit in effect unless ``verify=False``; ``check_xpath`` with
+    ``check_namespaces`` on a ``<get>`` of ``check_filter``), then confirmed, or cancelled and
+    reported ``rolled_back``. Returns the result tree and publishes a ``genja-netconf-edit``
+    artifact with the diffs."""
     job = NetconfEditConfig(config_text(config), target=target, default_operation=default_operation,
-                            error_option=error_option, discard_changes_first=discard_changes_first)
+                            error_option=error_option, discard_changes_first=discard_changes_first,
+                            confirmed=confirmed, confirm_timeout=confirm_timeout, verify=verify,
+                            check_xpath=check_xpath, check_namespaces=check_namespaces, check_filter=check_filter)
     genja = build_runtime(settings, filter, workers, runner, job="netconf_edit_config", needs=["ncclient"])
     results = genja.run_tasks([job])
     tree: dict[str, Any] = results_payload(results)

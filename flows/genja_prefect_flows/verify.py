@@ -102,7 +102,7 @@ class VerifyConfig:
     rejects it). Skipped after a dry run.
 
     ``rollback=True`` with a ``checkpoint`` file name (made by :class:`DeployConfig` before the
-    change): a failed verification restores the checkpoint (``configure replace``), reads the
+    change): a failed verification restores the checkpoint (``configure replace``, NX-OS ``rollback running-config``), reads the
     running config again and reports ``details["rolled_back"]`` (True when it equals the
     checkpoint); a passed one deletes the checkpoint. See :mod:`genja_prefect_flows.rollback`.
     """
@@ -176,13 +176,13 @@ class VerifyConfig:
 def restore_checkpoint(connection: Any, host: Host, checkpoint: Checkpoint) -> tuple[bool, str]:
     """Put the checkpoint back; (restored?, what to tell the user)."""
     try:
-        saved = run_command(connection, checkpoint.show_command)
+        saved = checkpoint.saved_config(run_command(connection, checkpoint.show_command))
         run_command(connection, checkpoint.restore_command)
         now = running_config(connection, host)
     except CommandError as exc:
         return False, f"ROLLBACK FAILED ({mask_secrets(str(exc))}): check {host.id} by hand"
     if not same_config(host.platform, now, saved):
-        return False, f"ROLLBACK INCOMPLETE: the running config of {host.id} differs from checkpoint flash:{checkpoint.name}"
+        return False, f"ROLLBACK INCOMPLETE: the running config of {host.id} differs from {checkpoint.where}"
     quietly_run(connection, checkpoint.delete_command)
     return True, "rolled back: the running config is the pre-change checkpoint again"
 

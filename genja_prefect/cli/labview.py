@@ -30,7 +30,7 @@ def lab_command(args: argparse.Namespace) -> int:
     settings = directory / "settings.yaml"
     if args.action == "up":
         counts = {"ios": args.ios, "eos": args.eos, "junos": args.junos, "sim": args.sim, "sim_eos": args.sim_eos,
-                  "netconf": args.netconf, "http": args.http}
+                  "sim_nxos": args.sim_nxos, "netconf": args.netconf, "http": args.http}
         status = lab.lab_up(directory, **counts)
         _table(status)
         print(f"{len(status.hosts)} devices up; inventory: {settings}")

@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the loopback device lab")
     lab.add_argument("action", choices=["up", "down", "status"])
     lab.add_argument("--dir", default=".genja-lab", help="where the lab writes its inventory (default .genja-lab)")
-    for name, default in (("ios", 2), ("eos", 1), ("junos", 1), ("sim", 4), ("sim-eos", 1), ("netconf", 1), ("http", 1)):
+    for name, default in (("ios", 2), ("eos", 1), ("junos", 1), ("sim", 4), ("sim-eos", 1), ("sim-nxos", 0), ("netconf", 1), ("http", 1)):
         lab.add_argument(f"--{name}", type=int, default=default, help=f"number of {name} devices (default {default})")
     lab.set_defaults(func=cmd_lab)
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "lab-state.json"
 LOG_FILE = "lab.log"
 PASSWORD_ENV = "GENJA_LAB_PASSWORD"
-COUNT_NAMES = ("ios", "eos", "junos", "nxos", "asa", "sim", "sim_eos", "netconf", "http")
+COUNT_NAMES = ("ios", "eos", "junos", "nxos", "asa", "sim", "sim_eos", "sim_nxos", "netconf", "http")
 #: Above this many hosts, lab_up probes a sample of the simulated devices (see _probe_sample).
 PROBE_LIMIT = 500
 #: What a background lab runs when no counts are given.

@@ -8,7 +8,7 @@ Example::
         # lab/settings.yaml, hosts.yaml, groups.yaml, defaults.yaml are ready for genja-prefect
 
 Host names: fakenos devices ``ios1``, ``eos1``, ``junos1``, ``nxos1``, ``asa1``; simulated
-devices ``sim-ios1``, ``sim-eos1``; ``netconf1``; ``api1``.
+devices ``sim-ios1``, ``sim-eos1``, ``sim-nxos1``; ``netconf1``; ``api1``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Lab(LabService):
         asa: int = 0,
         sim: int = 0,
         sim_eos: int = 0,
+        sim_nxos: int = 0,
         netconf: int = 0,
         http: int = 0,
         username: str = "admin",
@@ -58,6 +59,7 @@ class Lab(LabService):
             "asa": asa,
             "sim": sim,
             "sim_eos": sim_eos,
+            "sim_nxos": sim_nxos,
             "netconf": netconf,
             "http": http,
         }
@@ -74,7 +76,7 @@ class Lab(LabService):
         )
         self._loop = LoopThread("genja-lab")
         self.simulator = Simulator.from_counts(
-            ios=sim, eos=sim_eos, username=username, password=password, loop=self._loop
+            ios=sim, eos=sim_eos, nxos=sim_nxos, username=username, password=password, loop=self._loop
         )
         self.netconf_servers = [
             NetconfServer(f"netconf{i}", username=username, password=password, loop=self._loop)

@@ -10,6 +10,7 @@ its tag alone.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -277,12 +278,34 @@ def _edit(parent: etree._Element, cfg_parent: etree._Element, inherited: str, pa
                 parent.remove(match)
 
 
+@dataclass
+class PendingCommit:
+    """A confirmed commit waiting for its confirming commit (RFC 6241 section 8.4)."""
+
+    #: the session that issued it: only it may confirm, unless ``persist`` was given
+    session_id: int
+    #: the running config before the first confirmed commit: what a cancel or timeout restores
+    restore: etree._Element
+    #: the ``<persist>`` token (1.1): the commit then survives its session, and any session
+    #: confirms or cancels it with ``<persist-id>``
+    persist: str | None
+    timeout_s: int
+    #: bumped by every confirmed commit: a timer armed for an older one does nothing
+    generation: int
+
+
 class Datastores:
     """running and candidate of one device, with their locks (session id or None).
 
     The candidate follows running until someone edits it; commit and discard-changes make it
     follow again. So an edit of running is visible in an unmodified candidate, as on most
     devices with ``:candidate``.
+
+    Confirmed commits (``:confirmed-commit``, RFC 6241 section 8.4): :meth:`commit` with
+    ``confirmed=True`` commits and remembers the running config before it
+    (:attr:`pending`); a plain commit then confirms it, :meth:`cancel_commit`,
+    :meth:`expire` (the server's timer) and the end of the issuing session (:meth:`release`,
+    unless ``persist`` was given) restore it. The timer itself is the server's business.
     """
 
     def __init__(self, hostname: str) -> None:
@@ -292,6 +315,12 @@ class Datastores:
         #: the session whose edit made the candidate differ from running (None: not dirty)
         self.candidate_dirtied_by: int | None = None
         self.locks: dict[str, int | None] = {"running": None, "candidate": None}
+        #: the confirmed commit waiting for confirmation, if any
+        self.pending: PendingCommit | None = None
+        self._generation = 0
+        #: why each confirmed commit was undone, oldest first ("cancel-commit", "timeout",
+        #: "session-end"), for tests and debugging
+        self.rollbacks: list[str] = []
 
     @property
     def candidate(self) -> etree._Element:
@@ -354,18 +383,79 @@ class Datastores:
 
     def release(self, session_id: int) -> None:
         """Drop every lock ``session_id`` holds (its session ended); a locked candidate is
-        discarded, as RFC 6241 section 8.3.5.2 asks."""
+        discarded, as RFC 6241 section 8.3.5.2 asks. A confirmed commit this session issued
+        without ``persist`` is undone (section 8.4.1)."""
+        pending = self.pending
+        if pending is not None and pending.session_id == session_id and pending.persist is None:
+            self._restore("session-end")
         for name, owner in self.locks.items():
             if owner == session_id:
                 self.locks[name] = None
                 if name == "candidate":
                     self.discard()
 
-    def commit(self, session_id: int) -> None:
-        """candidate -> running."""
+    def commit(
+        self,
+        session_id: int,
+        *,
+        confirmed: bool = False,
+        timeout_s: int = 600,
+        persist: str | None = None,
+        persist_id: str | None = None,
+    ) -> PendingCommit | None:
+        """candidate -> running. ``confirmed=True``: a confirmed commit, undone unless
+        confirmed within ``timeout_s`` (returns the :class:`PendingCommit` for the server to
+        time); a commit while one is pending is the confirming commit (or, confirmed again,
+        a follow-up that restarts the timer and keeps the first restore point)."""
         self.check_writable("running", session_id)
+        pending = self.pending
+        if pending is not None:
+            self._check_owner(pending, session_id, persist_id, "commit")
+        elif persist_id is not None:
+            raise RpcError("invalid-value", "no confirmed commit with a persist token is pending; drop <persist-id>",
+                           error_type="protocol", info={"bad-element": "persist-id"})
+        restore = pending.restore if pending is not None else self.running
         self.running = self.candidate
         self.discard()
+        if not confirmed:
+            self.pending = None
+            return None
+        self._generation += 1
+        self.pending = PendingCommit(session_id, restore, persist, timeout_s, self._generation)
+        return self.pending
+
+    def cancel_commit(self, session_id: int, persist_id: str | None = None) -> None:
+        """``<cancel-commit>``: undo the pending confirmed commit now."""
+        pending = self.pending
+        if pending is None:
+            raise RpcError("operation-failed", "no confirmed commit is pending")
+        self._check_owner(pending, session_id, persist_id, "cancel-commit")
+        self._restore("cancel-commit")
+
+    def expire(self, generation: int) -> bool:
+        """The confirm timeout of confirmed commit ``generation`` passed: undo it if it is
+        still the pending one. True when it was undone."""
+        if self.pending is None or self.pending.generation != generation:
+            return False
+        self._restore("timeout")
+        return True
+
+    def _check_owner(self, pending: PendingCommit, session_id: int, persist_id: str | None, what: str) -> None:
+        if pending.persist is not None:
+            if persist_id != pending.persist:
+                raise RpcError("invalid-value", f"{what}: the pending confirmed commit was made with <persist>; "
+                               "give its token as <persist-id>", error_type="protocol",
+                               info={"bad-element": "persist-id"})
+        elif pending.session_id != session_id:
+            raise RpcError("in-use", f"{what}: a confirmed commit of session {pending.session_id} is pending; "
+                           "only that session may confirm or cancel it", info={"session-id": str(pending.session_id)})
+
+    def _restore(self, why: str) -> None:
+        assert self.pending is not None
+        self.running = self.pending.restore
+        self.pending = None
+        self.discard()
+        self.rollbacks.append(why)
 
     def discard(self) -> None:
         """Drop the candidate's changes."""

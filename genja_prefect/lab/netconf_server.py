@@ -2,15 +2,22 @@
 
 Capabilities: base:1.0 and base:1.1 (RFC 6242 chunked framing once both sides say 1.1,
 ``]]>]]>`` otherwise), ``:candidate``, ``:writable-running``, ``:validate`` (1.0 and 1.1),
-``:rollback-on-error``. Errors look like a real server's: ``<error-path>`` and
+``:rollback-on-error`` and ``:confirmed-commit:1.1`` (``confirmed_commit="1.0"`` announces
+1.0 instead: no ``<cancel-commit>``, no ``<persist>``; ``None`` none). Errors look like a real server's: ``<error-path>`` and
 ``<error-info><bad-element>`` for unknown elements (the ietf-interfaces/ietf-system children
 the lab knows) and missing/existing data; an edit with the default ``stop-on-error`` keeps
 what it changed before the bad element; a ``<lock>`` on a candidate with another session's
 uncommitted changes is ``lock-denied``.
 Operations: get, get-config (running/candidate, subtree filter), edit-config
 (merge/replace/create/delete/remove/none, ``default-operation``), copy-config, lock, unlock,
-commit, discard-changes, validate, close-session, kill-session. Anything else gets an
-``operation-not-supported`` ``<rpc-error>``. Example with ncclient::
+commit (also ``<confirmed/>`` with ``<confirm-timeout>``, ``<persist>``, ``<persist-id>``),
+cancel-commit, discard-changes, validate, close-session, kill-session. Anything else gets an
+``operation-not-supported`` ``<rpc-error>``.
+
+A confirmed commit is undone (running restored to what it was before) by ``<cancel-commit>``,
+when its confirm timeout passes without a confirming ``<commit>``, or when the session that
+issued it ends (unless it gave ``<persist>``); ``server.datastores.rollbacks`` records each
+undo and why. Example with ncclient::
 
     with NetconfServer(username="admin", password="admin") as server:
         with manager.connect(host="127.0.0.1", port=server.port, username="admin",
@@ -24,6 +31,7 @@ ncclient polls its socket every ``ncclient.transport.session.TICK`` (0.1 s), whi
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import copy
 import itertools
@@ -61,6 +69,9 @@ CAPABILITIES = (
     f"{IF_NS}?module=ietf-interfaces&revision=2018-02-20",
     f"{SYS_NS}?module=ietf-system&revision=2014-08-06",
 )
+CONFIRMED_COMMIT = "urn:ietf:params:netconf:capability:confirmed-commit:{version}"
+#: RFC 6241's default confirm timeout (seconds).
+DEFAULT_CONFIRM_TIMEOUT = 600
 # Untrusted input: no entity expansion, no network access while parsing.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=False)
 
@@ -130,7 +141,7 @@ class _Session(asyncssh.SSHServerSession[bytes]):
     def session_started(self) -> None:
         hello = _el("hello")
         caps = etree.SubElement(hello, f"{{{BASE_NS}}}capabilities")
-        for cap in CAPABILITIES:
+        for cap in self._server.capabilities:
             etree.SubElement(caps, f"{{{BASE_NS}}}capability").text = cap
         etree.SubElement(hello, f"{{{BASE_NS}}}session-id").text = str(self.session_id)
         self._send(hello)
@@ -211,8 +222,17 @@ class NetconfServer(LabService):
         username: str = "admin",
         password: str = "admin",
         loop: LoopThread | None = None,
+        confirmed_commit: str | None = "1.1",
     ) -> None:
+        if confirmed_commit not in ("1.0", "1.1", None):
+            raise ValueError(f"confirmed_commit: '1.0', '1.1' or None, not {confirmed_commit!r}")
         self.name = name
+        #: the :confirmed-commit version announced (None: confirmed commits are refused)
+        self.confirmed_commit = confirmed_commit
+        #: what the server announces in its <hello>
+        self.capabilities: tuple[str, ...] = CAPABILITIES + (
+            (CONFIRMED_COMMIT.format(version=confirmed_commit),) if confirmed_commit else ()
+        )
         self.username = username
         self._password = password
         self.host = LOOPBACK
@@ -224,6 +244,7 @@ class NetconfServer(LabService):
         self._conns: set[asyncssh.SSHServerConnection] = set()
         self._sessions: dict[int, _Session] = {}
         self._ids = itertools.count(1)
+        self._confirm_timer: asyncio.TimerHandle | None = None
         #: the last RPCs served, oldest first: (session id, operation, target/source datastore
         #: or "", whether a <filter> was given). Tests read it to check the order of a client's
         #: operations (lock before get-config) and what it asked for.
@@ -276,6 +297,9 @@ class NetconfServer(LabService):
 
     async def _stop(self) -> None:
         assert self._acceptor is not None
+        if self._confirm_timer is not None:
+            self._confirm_timer.cancel()
+            self._confirm_timer = None
         self._acceptor.close()
         for conn in list(self._conns):
             conn.abort()
@@ -288,6 +312,59 @@ class NetconfServer(LabService):
             return str(etree.tostring(self.datastores.running, pretty_print=True).decode())
 
         return self._loop.run(_dump())
+
+    def confirmed_commit_pending(self) -> bool:
+        """True while a confirmed commit waits for its confirming commit (for tests)."""
+
+        async def _pending() -> bool:
+            return self.datastores.pending is not None
+
+        return self._loop.run(_pending())
+
+    def rollbacks(self) -> list[str]:
+        """Why each confirmed commit so far was undone ("cancel-commit", "timeout", "session-end")."""
+
+        async def _copy() -> list[str]:
+            return list(self.datastores.rollbacks)
+
+        return self._loop.run(_copy())
+
+    def _commit(self, op: etree._Element, session_id: int) -> None:
+        """``<commit>``: plain, confirmed (the timer is armed here), or confirming."""
+        confirmed = _child(op, "confirmed") is not None
+        persist = _child(op, "persist")
+        persist_id = _child(op, "persist-id")
+        if (confirmed or persist is not None or persist_id is not None) and self.confirmed_commit is None:
+            raise RpcError("operation-not-supported", "confirmed commit is not supported (no :confirmed-commit)")
+        if (persist is not None or persist_id is not None) and self.confirmed_commit == "1.0":
+            bad = "persist" if persist is not None else "persist-id"
+            raise RpcError("unknown-element", f"<{bad}> needs :confirmed-commit:1.1", error_type="protocol",
+                           info={"bad-element": bad})
+        timeout = DEFAULT_CONFIRM_TIMEOUT
+        text = _param_text(op, "confirm-timeout", "")
+        if text:
+            if not confirmed:
+                raise RpcError("invalid-value", "<confirm-timeout> needs <confirmed/>", error_type="protocol",
+                               info={"bad-element": "confirm-timeout"})
+            if not text.isdigit() or int(text) < 1:
+                raise RpcError("invalid-value", f"confirm-timeout {text!r} is not a positive number of seconds",
+                               error_type="protocol", info={"bad-element": "confirm-timeout"})
+            timeout = int(text)
+        pending = self.datastores.commit(
+            session_id,
+            confirmed=confirmed,
+            timeout_s=timeout,
+            persist=(persist.text or "").strip() if persist is not None else None,
+            persist_id=(persist_id.text or "").strip() if persist_id is not None else None,
+        )
+        if self._confirm_timer is not None:
+            self._confirm_timer.cancel()
+            self._confirm_timer = None
+        if pending is not None:
+            generation = pending.generation
+            self._confirm_timer = asyncio.get_running_loop().call_later(
+                timeout, self.datastores.expire, generation
+            )
 
     def _dispatch(self, session: _Session, op: etree._Element) -> etree._Element:
         """Run one operation (on the loop thread) and return its ``<rpc-reply>``."""
@@ -360,9 +437,13 @@ class NetconfServer(LabService):
         elif name == "unlock":
             ds.unlock(_datastore_name(op, "target"), sid)
         elif name == "commit":
-            if _child(op, "confirmed") is not None:
-                raise RpcError("operation-not-supported", "confirmed commit is not supported")
-            ds.commit(sid)
+            self._commit(op, sid)
+        elif name == "cancel-commit":
+            if self.confirmed_commit != "1.1":
+                raise RpcError("operation-not-supported", "<cancel-commit> needs :confirmed-commit:1.1",
+                               error_type="protocol")
+            persist_id = _child(op, "persist-id")
+            ds.cancel_commit(sid, (persist_id.text or "").strip() if persist_id is not None else None)
         elif name == "discard-changes":
             ds.discard()
         elif name == "validate":

@@ -4,7 +4,8 @@
 - ``lab`` (session scope): 1 ios, 1 eos, 1 junos fakenos device; simulated ``sim-ios1``,
   ``sim-ios2``, ``sim-eos1``; ``netconf1``; ``api1``. Its inventory is in ``lab.directory``.
 - ``sim_lab`` (function scope): a factory for labs of simulated devices,
-  ``sim_lab(ios=200, eos=0, **lab_kwargs) -> Lab``, each with its own inventory directory.
+  ``sim_lab(ios=200, eos=0, **lab_kwargs) -> Lab`` (``sim_nxos=1`` adds ``sim-nxos1``), each
+  with its own inventory directory.
 - ``lab_password``: the password both fixtures use.
 
 Tests using either fixture get the ``lab`` marker. Everything a fixture started is stopped at

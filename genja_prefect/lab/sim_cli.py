@@ -53,6 +53,26 @@ _FILE_COMMAND = re.compile(
     re.IGNORECASE,
 )
 _VERBS = {"copy": "copy", "configure": "replace", "more": "more", "delete": "delete"}
+# NX-OS named checkpoints (privileged mode): the verb, then the checkpoint name.
+_CHECKPOINT_COMMAND = re.compile(
+    r"^\s*(?:(?P<save>checkpoint)\s+(?P<save_name>[\w.-]+)(?:\s+description\s+.*)?"
+    r"|(?P<delete>no\s+checkpoint)\s+(?P<delete_name>[\w.-]+)"
+    r"|(?P<restore>rollback\s+running-config\s+checkpoint)\s+(?P<restore_name>[\w.-]+)"
+    r"(?:\s+(?:atomic|best-effort|stop-at-first-failure|verbose))*"
+    r"|(?P<show>show\s+checkpoint)\s+(?P<show_name>[\w.-]+))\s*$",
+    re.IGNORECASE,
+)
+_ROLLBACK_DONE = (
+    "Note: Applying config parallelly may fail Rollback verification\n"
+    "Collecting Running-Config\n"
+    "#Generating Rollback Patch\n"
+    "Executing Rollback Patch\n"
+    "#Generating Running-config for verification\n"
+    "#Generating Patch for verification\n"
+    "Verification is Successful.\n"
+    "\n"
+    "Rollback completed successfully."
+)
 
 # (words, action, lowest mode): "<n>" in words matches a number.
 _Command = tuple[tuple[str, ...], str, str]
@@ -100,6 +120,8 @@ class DeviceState:
         self._startup: str | None = None  # None: still the initial config (rendered on demand)
         #: files on the device's flash (``copy running-config flash:NAME``), name -> text.
         self.files: dict[str, str] = {}
+        #: NX-OS named checkpoints (``checkpoint NAME``), name -> the running config then.
+        self.checkpoints: dict[str, str] = {}
 
     def load_config(self, text: str) -> None:
         """Make ``text`` (as ``show running-config`` prints it) the running config:
@@ -126,7 +148,7 @@ class DeviceState:
         body: list[str] = []
         for block in self.blocks:
             if block.section:
-                body.append("!")
+                body.append(p.section_separator)
             body.append(block.line)
             body.extend(p.indent + child for child in block.children)
         size = sum(len(line) + 1 for line in body)
@@ -205,7 +227,7 @@ class CliSession:
     def __init__(self, state: DeviceState) -> None:
         self.state = state
         self.platform = state.platform
-        self.mode = "exec"
+        self.mode = self.platform.start_mode
         self.section: Block | None = None
         self._commands: list[_Command] = [
             (("enable",), "enable", "exec"),
@@ -268,8 +290,38 @@ class CliSession:
         del files[name]
         return Response()
 
+    def _checkpoint_command(self, line: str) -> Response | None:
+        """NX-OS named checkpoints (privileged mode): ``checkpoint NAME [description ...]``,
+        ``rollback running-config checkpoint NAME [atomic|...]``, ``show checkpoint NAME``,
+        ``no checkpoint NAME``. None when ``line`` is none of these (or the platform has none)."""
+        if not self.platform.named_checkpoints or self.mode != "privileged":
+            return None
+        match = _CHECKPOINT_COMMAND.match(line)
+        if match is None:
+            return None
+        verb = next(v for v in ("save", "delete", "restore", "show") if match.group(v))
+        name = match.group(f"{verb}_name")
+        saved = self.state.checkpoints
+        if verb == "save":
+            if name in saved:
+                return Response(f"ERROR: Checkpoint name {name} is already in use")
+            saved[name] = self.state.render_config()
+            return Response("...........Done")
+        if name not in saved:
+            return Response(f"ERROR: Checkpoint {name} does not exist")
+        if verb == "restore":
+            self.state.load_config(saved[name])
+            return Response(_ROLLBACK_DONE)
+        if verb == "show":
+            text = saved[name].replace("!Command: show running-config", "!Command: Checkpoint cmd vdc 1", 1)
+            return Response("-" * 80 + f"\nName: {name}\n" + text)
+        del saved[name]
+        return Response()
+
     def _exec_line(self, line: str, column: int) -> Response:
         handled = self._file_command(line)
+        if handled is None:
+            handled = self._checkpoint_command(line)
         if handled is not None:
             return handled
         command, _, pipe = line.partition("|")

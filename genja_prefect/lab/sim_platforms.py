@@ -1,9 +1,10 @@
 """Platforms of the SSH device simulator, as data: prompts, messages, outputs, initial config.
 
-Prompts are built to match scrapli's definitions (``cisco_iosxe`` and ``arista_eos`` YAML):
-``name>`` (exec), ``name#`` (privileged), ``name(config)#`` and ``name(config-if)#``. Both
-definitions send ``term width N`` and ``term len 0`` on open, and enter privileged mode with
-``enable``; the simulator asks no enable password, which scrapli accepts after a logged retry.
+Prompts are built to match scrapli's definitions (``cisco_iosxe``, ``arista_eos`` and
+``cisco_nxos`` YAML): ``name>`` (exec), ``name#`` (privileged), ``name(config)#`` and
+``name(config-if)#``. The definitions send ``term width N`` and ``term len 0`` on open, and
+enter privileged mode with ``enable``; the simulator asks no enable password, which scrapli
+accepts after a logged retry. NX-OS sessions start in privileged mode, as on a real switch.
 
 Output templates are ``str.format`` strings with ``{hostname}``. ``show ip interface brief``,
 ``show interfaces description``, ``show running-config`` and ``show startup-config`` are built
@@ -47,6 +48,13 @@ class SimPlatform:
     config_header: tuple[str, ...]
     config_footer: tuple[str, ...]
     outputs: Mapping[str, str] = field(default_factory=dict)
+    #: the mode a new session starts in (NX-OS logs an admin straight into ``#``).
+    start_mode: str = "exec"
+    #: the line ``show running-config`` prints before each section (NX-OS: an empty line).
+    section_separator: str = "!"
+    #: NX-OS named checkpoints: ``checkpoint NAME``, ``rollback running-config checkpoint
+    #: NAME``, ``show checkpoint NAME``, ``no checkpoint NAME`` (see :mod:`genja_prefect.lab.sim_cli`).
+    named_checkpoints: bool = False
 
 
 _COMMON_KEYWORDS = frozenset(
@@ -268,5 +276,100 @@ EOS = SimPlatform(
     ),
 )
 
+_NXOS_VERSION = """\
+Cisco Nexus Operating System (NX-OS) Software
+TAC support: http://www.cisco.com/tac
+Copyright (C) 2002-2021, Cisco and/or its affiliates.
+All rights reserved.
+
+Software
+  BIOS: version
+ NXOS: version 9.3(8)
+  BIOS compile time:
+  NXOS image file is: bootflash:///nxos.9.3.8.bin
+  NXOS compile time:  3/3/2021 12:00:00 [03/04/2021 00:00:00]
+
+Hardware
+  cisco Nexus9000 C9300v Chassis
+  Intel(R) Xeon(R) CPU  @ 2.20GHz with 16409068 kB of memory.
+  Processor Board ID 9N3KD63KWT0
+
+  Device name: {hostname}
+  bootflash:    4287040 kB
+Kernel uptime is 9 day(s), 2 hour(s), 3 minute(s), 4 second(s)
+
+Last reset
+  Reason: Unknown
+  System version:
+  Service:
+
+plugin
+  Core Plugin, Ethernet Plugin"""
+
+NXOS = SimPlatform(
+    name="nxos",
+    scrapli_definition="cisco_nxos",
+    prompts=MappingProxyType(
+        {
+            "exec": "{hostname}>",
+            "privileged": "{hostname}#",
+            "config": "{hostname}(config)#",
+            "section": "{hostname}(config-{section})#",
+        }
+    ),
+    invalid_input="% Invalid command at '^' marker.",
+    show_caret=True,
+    incomplete="% Incomplete command at '^' marker.",
+    ambiguous="% Ambiguous command at '^' marker.",
+    configure_banner="Enter configuration commands, one per line. End with CNTL/Z.",
+    terminal_length_message="",
+    terminal_width_message="",
+    write_memory_output="[########################################] 100%\nCopy complete.",
+    replace_output="",
+    indent="  ",
+    sections=MappingProxyType(_SECTIONS),
+    config_keywords=_COMMON_KEYWORDS | {"feature", "copp", "rmon", "callhome", "switchname"},
+    interface_names=MappingProxyType(
+        {"eth": "Ethernet", "lo": "loopback", "mgmt": "mgmt", "vlan": "Vlan", "po": "port-channel"}
+    ),
+    initial_config=(
+        "hostname {hostname}",
+        "feature interface-vlan",
+        "feature lldp",
+        "ip domain-name lab.local",
+        "interface Ethernet1/1",
+        "  description uplink",
+        "  no switchport",
+        "  ip address 10.0.0.3/24",
+        "interface Ethernet1/2",
+        "  no switchport",
+        "  ip address 10.0.1.3/24",
+        "interface Ethernet1/3",
+        "  shutdown",
+        "interface loopback0",
+        "  ip address 192.0.2.3/32",
+        "ntp server 192.0.2.123 use-vrf management",
+    ),
+    # No "!Time:" line: the simulator's clock stands still, and a restored config must print
+    # exactly as before.
+    config_header=("!Command: show running-config", "!No configuration change since last restart", "",
+                   "version 9.3(8) Bios:version"),
+    config_footer=(),
+    outputs=MappingProxyType(
+        {
+            "show version": _NXOS_VERSION,
+            "show clock": "12:00:00.000 UTC Mon Jan 01 2024\nTime source is NTP",
+            "show hostname": "{hostname}.lab.local",
+            "show inventory": (
+                'NAME: "Chassis",  DESCR: "Nexus9000 C9300v Chassis"\n'
+                "PID: N9K-C9300v         ,  VID:     ,  SN: 9N3KD63KWT0"
+            ),
+        }
+    ),
+    start_mode="privileged",
+    section_separator="",
+    named_checkpoints=True,
+)
+
 #: Simulator platforms by genja platform name.
-SIM_PLATFORMS: Mapping[str, SimPlatform] = MappingProxyType({"ios": IOS, "eos": EOS})
+SIM_PLATFORMS: Mapping[str, SimPlatform] = MappingProxyType({"ios": IOS, "eos": EOS, "nxos": NXOS})

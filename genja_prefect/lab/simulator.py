@@ -2,7 +2,8 @@
 
 Every device listens on its own 127.0.0.1 port; all of them are served by one asyncio loop in a
 background thread. A device has a platform (:data:`~genja_prefect.lab.sim_platforms.SIM_PLATFORMS`:
-``ios`` for scrapli's ``cisco_iosxe``, ``eos`` for ``arista_eos``), a running config that
+``ios`` for scrapli's ``cisco_iosxe``, ``eos`` for ``arista_eos``, ``nxos`` for ``cisco_nxos``),
+a running config that
 ``configure terminal`` changes and ``show running-config`` prints, and fault knobs that can be
 changed while it runs:
 
@@ -227,10 +228,13 @@ class Simulator(LabService):
         self._runtimes: dict[str, _Runtime] = {}
 
     @classmethod
-    def from_counts(cls, *, ios: int = 0, eos: int = 0, prefix: str = "sim-", **kwargs: Any) -> Simulator:
-        """Devices named ``<prefix><platform><n>``: ``sim-ios1``, ..., ``sim-eos1``, ..."""
+    def from_counts(cls, *, ios: int = 0, eos: int = 0, nxos: int = 0, prefix: str = "sim-",
+                    **kwargs: Any) -> Simulator:
+        """Devices named ``<prefix><platform><n>``: ``sim-ios1``, ..., ``sim-eos1``, ...,
+        ``sim-nxos1``, ..."""
         devices = [SimDevice(f"{prefix}ios{i}", "ios") for i in range(1, ios + 1)]
         devices += [SimDevice(f"{prefix}eos{i}", "eos") for i in range(1, eos + 1)]
+        devices += [SimDevice(f"{prefix}nxos{i}", "nxos") for i in range(1, nxos + 1)]
         return cls(devices, **kwargs)
 
     def __repr__(self) -> str:
@@ -318,6 +322,11 @@ class Simulator(LabService):
         """The device's current running config, as ``show running-config`` prints it."""
         state = self._runtimes[self.device(name).name].state
         return self._loop.run(_call(state.render_config))
+
+    def checkpoint_names(self, name: str) -> list[str]:
+        """The NX-OS named checkpoints ``name`` holds now (``checkpoint NAME``), sorted."""
+        state = self._runtimes[self.device(name).name].state
+        return self._loop.run(_call(lambda: sorted(state.checkpoints)))
 
     def drop_connections(self, name: str) -> int:
         """Abort every live connection to ``name`` now (no SSH goodbye); return how many."""

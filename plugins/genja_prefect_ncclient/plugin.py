@@ -123,6 +123,8 @@ class NcclientConnection(ConnectionBase):
         self._sock: socket.socket | None = None
         self._address = key.host_id
         self._lock = threading.Lock()
+        # What open() was given, for open_another(); the password inside is a Secret.
+        self._params: ResolvedConnectionParams | None = None
 
     def __repr__(self) -> str:
         state = "open" if self.manager is not None else "closed"
@@ -182,6 +184,19 @@ class NcclientConnection(ConnectionBase):
         mgr.timeout = extras.timeout
         mgr.raise_mode = RaiseMode.ERRORS
         self.manager, self.extras, self.device_handler, self._sock = mgr, extras, handler, sock
+        self._params = params
+
+    def open_another(self) -> NcclientConnection:
+        """A second, independent NETCONF session to the same host with the same parameters
+        (the caller closes it). What a check after a confirmed commit reads through: it shows
+        what a new session sees, and that the device still accepts one."""
+        if self._params is None:
+            raise NetconfSessionLostError(
+                f"NETCONF session to host '{self.key.host_id}' was never opened", kind=TaskFailureKind.CONNECTION
+            )
+        other = NcclientConnection(self.key)
+        other.open(self._params)
+        return other
 
     def close(self) -> ConnectionKey:
         """``<close-session>`` if the session is up, then close the socket (always)."""
@@ -248,9 +263,28 @@ class NcclientConnection(ConnectionBase):
         """``<unlock>`` ``target``."""
         return self._rpc(f"unlock {target}", lambda m: m.unlock(target=target))
 
-    def commit(self) -> str:
-        """``<commit>`` the candidate datastore."""
-        return self._rpc("commit", lambda m: m.commit())
+    def commit(
+        self,
+        confirmed: bool = False,
+        timeout: int | None = None,
+        persist: str | None = None,
+        persist_id: str | None = None,
+    ) -> str:
+        """``<commit>`` the candidate datastore.
+
+        ``confirmed=True`` (the server's ``:confirmed-commit``): a confirmed commit that the
+        server undoes unless a confirming ``commit()`` follows within ``timeout`` seconds (the
+        server's default, 600 s, when None). ``persist`` (1.1) lets it outlive this session;
+        then confirm or cancel it from any session with ``persist_id``.
+        """
+        what = "commit confirmed" if confirmed else "commit"
+        seconds = str(int(timeout)) if timeout is not None else None
+        return self._rpc(what, lambda m: m.commit(confirmed=confirmed, timeout=seconds, persist=persist,
+                                                  persist_id=persist_id))
+
+    def cancel_commit(self, persist_id: str | None = None) -> str:
+        """``<cancel-commit>`` (``:confirmed-commit:1.1``): undo the pending confirmed commit now."""
+        return self._rpc("cancel-commit", lambda m: m.cancel_commit(persist_id=persist_id))
 
     def discard_changes(self) -> str:
         """``<discard-changes>``."""

@@ -209,6 +209,97 @@ def test_a_passing_check_keeps_the_change_and_deletes_the_checkpoint(sim: genja_
     assert gone.status == "failed" and "No such file" in gone.message
 
 
+@pytest.fixture
+def nxos(sim_lab: Callable[..., Any], plain_runtime: Callable[..., genja_lib.Genja]) -> tuple[Any, genja_lib.Genja]:
+    """A fresh simulated NX-OS switch (sim-nxos1) and a runtime for it."""
+    lab = sim_lab(ios=0, sim_nxos=1)
+    return lab, plain_runtime(str(Path(lab.directory) / "settings.yaml"))
+
+
+def test_nxos_failing_check_rolls_back_to_the_checkpoint(nxos: tuple[Any, genja_lib.Genja]) -> None:
+    from genja_prefect_flows.rollback import Checkpoint
+
+    lab, genja = nxos
+    before = _running(genja, "sim-nxos1")
+    change = DeployConfig("ntp server 192.0.2.77\ninterface Ethernet1/1\n  description gone-wrong\n", apply=True,
+                          rollback=True, check_command="show running-config | include ntp server",
+                          check_regex=r"ntp server 192\.0\.2\.99")
+    results = genja.run_task(change)
+    applied = results["sim-nxos1"]
+    assert applied.status == "passed" and applied.changed
+    name = Checkpoint.for_platform("nxos", str(change.checkpoint)).name
+    assert applied.result["checkpoint"] == name and not name.endswith(".cfg")
+    verify = results.sub_tasks["verify_config"]["sim-nxos1"]
+    assert verify.status == "failed" and verify.kind.value == "validation"
+    assert verify.details["rolled_back"] is True and "rolled back" in verify.message and "does not match" in verify.message
+    assert _running(genja, "sim-nxos1") == before
+    assert lab.simulator.checkpoint_names("sim-nxos1") == []  # deleted after the restore
+
+
+def test_nxos_line_that_does_not_stick_rolls_back(nxos: tuple[Any, genja_lib.Genja]) -> None:
+    lab, genja = nxos
+    before = lab.simulator.running_config("sim-nxos1")
+    candidate = "interface Ethernet1/2\n  ip address 10.9.9.1/24\n  ip address 10.9.9.2/24\n"
+    verify = genja.run_task(DeployConfig(candidate, apply=True, rollback=True)).sub_tasks["verify_config"]["sim-nxos1"]
+    assert verify.status == "failed" and verify.details["rolled_back"] is True
+    assert verify.details["missing"] == ["interface Ethernet1/2 > ip address 10.9.9.1/24"]
+    assert lab.simulator.running_config("sim-nxos1") == before
+
+
+def test_nxos_good_verification_keeps_the_change_and_deletes_the_checkpoint(nxos: tuple[Any, genja_lib.Genja]) -> None:
+    from genja_prefect.task import task
+    from genja_prefect_flows.rollback import Checkpoint
+
+    lab, genja = nxos
+    change = DeployConfig("ntp server 192.0.2.78\n", apply=True, rollback=True,
+                          check_command="show running-config | include ntp", check_regex="192.0.2.78")
+    results = genja.run_task(change)
+    verify = results.sub_tasks["verify_config"]["sim-nxos1"]
+    assert verify.status == "passed" and verify.result["rolled_back"] is False
+    assert "ntp server 192.0.2.78" in lab.simulator.running_config("sim-nxos1")
+    assert lab.simulator.checkpoint_names("sim-nxos1") == []
+    show = Checkpoint.for_platform("nxos", str(change.checkpoint)).show_command
+
+    @task(name="show_checkpoint")
+    class ShowCheckpoint:
+        def start(self, task: Any, host: Any, context: Any) -> Any:
+            return run_command(context.get_connection("scrapli"), show)
+
+    gone = genja.run_task(ShowCheckpoint())["sim-nxos1"]
+    assert gone.status == "failed" and "does not exist" in gone.message
+
+
+def test_nxos_checkpoint_is_taken_before_sending_and_outlives_the_session(nxos: tuple[Any, genja_lib.Genja]) -> None:
+    lab, genja = nxos
+    change = DeployConfig("ntp server 192.0.2.79\n", apply=True, rollback=True, verify=False)
+    name = genja.run_task(change)["sim-nxos1"].result["checkpoint"]
+    assert lab.simulator.checkpoint_names("sim-nxos1") == [name]
+    # the verification runs later, in another session (as deploy_config does): it finds and deletes it
+    checked = genja.run_task(change.verifier_after_apply())["sim-nxos1"]
+    assert checked.status == "passed" and lab.simulator.checkpoint_names("sim-nxos1") == []
+
+
+def test_nxos_rollback_through_the_deploy_config_flow_verifies_in_a_fresh_session(
+    nxos: tuple[Any, genja_lib.Genja], prefect_api: Any
+) -> None:
+    from genja_prefect_flows import deploy_config
+
+    lab, _ = nxos
+    before = lab.simulator.running_config("sim-nxos1")
+    sessions = lab.simulator.accepted_count("sim-nxos1")
+    state = deploy_config(settings=str(Path(lab.directory) / "settings.yaml"), template="ntp server 192.0.2.121\n",
+                          apply=True, rollback=True, check_command="show running-config | include ntp",
+                          check_regex="192.0.2.122", return_state=True)
+    assert state.is_failed()  # rolled back: a red run
+    tree = state.result(raise_on_failure=False).tree
+    assert tree["hosts"]["sim-nxos1"]["result"]["checkpoint"].startswith("genja-")
+    checked = tree["sub_tasks"]["verify_config"]["hosts"]["sim-nxos1"]
+    assert checked["status"] == "failed" and checked["details"]["rolled_back"] is True
+    assert lab.simulator.running_config("sim-nxos1") == before
+    assert lab.simulator.accepted_count("sim-nxos1") - sessions == 2  # apply, then verify in its own session
+    assert lab.simulator.checkpoint_names("sim-nxos1") == []
+
+
 def test_rollback_options_are_checked_before_any_host() -> None:
     from genja_prefect_flows.rollback import Checkpoint
 
@@ -216,8 +307,9 @@ def test_rollback_options_are_checked_before_any_host() -> None:
         DeployConfig("ntp server 192.0.2.1", check_regex="x")
     with pytest.raises(ValueError, match="check_regex: not a regular expression"):
         DeployConfig("ntp server 192.0.2.1", check_command="show clock", check_regex="(")
-    with pytest.raises(ValueError, match=r"rollback is implemented for platforms \['eos', 'ios', 'iosxe'\], not 'nxos'"):
-        Checkpoint.for_platform("nxos", "x.cfg")
+    with pytest.raises(ValueError, match=r"rollback is implemented for platforms \['eos', 'ios', 'iosxe', 'nxos'\], "
+                                         r"not 'iosxr'"):
+        Checkpoint.for_platform("iosxr", "x.cfg")
 
 
 def test_an_apply_sends_only_the_reviewed_lines(sim: genja_lib.Genja) -> None:

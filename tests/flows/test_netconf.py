@@ -179,3 +179,141 @@ def test_edit_filter_selects_what_the_config_touches() -> None:
     assert both == f'<system xmlns="{SYS}"><hostname/></system><interfaces xmlns="{IF}"/>'
     assert NetconfEditConfig(f'<system xmlns="{SYS}"><hostname>x</hostname></system>',
                              default_operation="replace").filter is None  # replace reads everything
+
+
+# -- confirmed commit: check in a new session, then confirm or roll back ----------------------
+
+DESC = f'<interfaces xmlns="{IF}"><interface><name>eth1</name><description>to-core</description></interface></interfaces>'
+
+
+def _server_alone(lab: Any, directory: Path, confirmed_commit: str | None) -> Any:
+    """A NETCONF server announcing another :confirmed-commit version, with an inventory of its own."""
+    from genja_prefect.lab.lab_inventory import LabHost, write_inventory
+    from genja_prefect.lab.netconf_server import NetconfServer
+
+    server = NetconfServer("netconf1", username="admin", password=lab.password, confirmed_commit=confirmed_commit)
+    port = server.start()
+    write_inventory(directory, [LabHost("netconf1", "netconf", "netconf", port)], username="admin", password=lab.password)
+    return server
+
+
+def test_confirmed_commit_is_checked_in_a_new_session_then_confirmed(netconf_lab: Any, netconf: genja_lib.Genja) -> None:
+    server = netconf_lab.netconf_servers[0]
+    server.rpc_log.clear()
+    edit = netconf.run_task(NetconfEditConfig(DESC, confirmed=True, confirm_timeout=300,
+                                              check_xpath="//if:interface[if:name='eth1']/if:enabled = 'true'",
+                                              check_namespaces={"if": IF}))["netconf1"]
+    assert edit.status == "passed", edit
+    assert edit.changed and "to-core" in edit.diff
+    assert edit.result["confirmed"] is True and edit.result["confirmed_commit"] == "1.1"
+    assert edit.result["verified_in"] == "new session" and edit.result["rolled_back"] is False
+    assert edit.result["checks"] == ["edit in effect", "check_xpath"]
+    assert "commit confirmed, checked in a new session, confirmed" in edit.summary
+    assert not server.confirmed_commit_pending() and server.rollbacks() == []
+    assert "<description>to-core</description>" in server.running_xml()
+    log = list(server.rpc_log)
+    editor = log[0][0]
+    ops = [(sid == editor, op) for sid, op, _, _ in log]
+    # the commit is confirmed by the editing session after another session read it back
+    assert ops[:4] == [(True, "lock"), (True, "get-config"), (True, "edit-config"), (True, "commit")]
+    assert (False, "get-config") in ops and (False, "get") in ops and (False, "close-session") in ops
+    assert ops.index((False, "get")) < ops.index((True, "commit"), 4)
+
+
+def test_failed_check_cancels_the_commit_and_the_running_config_is_the_one_before(
+    netconf_lab: Any, netconf: genja_lib.Genja
+) -> None:
+    server = netconf_lab.netconf_servers[0]
+    before = server.running_xml()
+    checked: list[str] = []
+
+    def eth1_must_be_down(xml: str) -> str | None:
+        checked.append(xml)
+        return None if "<enabled>false</enabled>" in xml else "eth1 is still enabled"
+
+    edit = netconf.run_task(NetconfEditConfig(DESC, confirmed=True, check=eth1_must_be_down))["netconf1"]
+    assert edit.status == "failed" and edit.kind.value == "validation"
+    assert edit.details["rolled_back"] is True and edit.details["rollback"] == "cancel-commit"
+    assert edit.details["problems"] == ["check eth1_must_be_down: eth1 is still enabled"]
+    assert "rolled back (cancel-commit): the running config is the one before the change" in edit.message
+    assert "Traceback" not in edit.message
+    assert "<description>to-core</description>" in checked[0]  # the check saw the change in effect
+    assert server.running_xml() == before and server.rollbacks() == ["cancel-commit"]
+    # lock released, nothing pending: a plain edit goes through
+    assert netconf.run_task(NetconfEditConfig(DESC))["netconf1"].status == "passed"
+
+
+def test_a_1_0_server_undoes_the_commit_itself_when_the_timeout_passes(
+    lab: Any, tmp_path: Path, plain_runtime: Callable[..., genja_lib.Genja]
+) -> None:
+    server = _server_alone(lab, tmp_path, "1.0")
+    try:
+        before = server.running_xml()
+        genja = plain_runtime(str(tmp_path / "settings.yaml"))
+        edit = genja.run_task(NetconfEditConfig(DESC, confirmed=True, confirm_timeout=1,
+                                                check_xpath="count(//*[local-name()='interface']) > 10"))["netconf1"]
+        assert edit.status == "failed" and edit.details["confirmed_commit"] == "1.0"
+        assert edit.details["rollback"] == "confirm-timeout" and edit.details["rolled_back"] is True
+        assert "does not hold" in edit.message and "the server's 1 s confirm timeout" in edit.message
+        assert server.running_xml() == before and server.rollbacks() == ["timeout"]
+    finally:
+        server.stop()
+
+
+def test_confirmed_needs_the_servers_confirmed_commit(lab: Any, tmp_path: Path,
+                                                      plain_runtime: Callable[..., genja_lib.Genja]) -> None:
+    server = _server_alone(lab, tmp_path, None)
+    try:
+        genja = plain_runtime(str(tmp_path / "settings.yaml"))
+        edit = genja.run_task(NetconfEditConfig(DESC, confirmed=True))["netconf1"]
+        assert edit.status == "failed" and edit.kind.value == "validation"
+        assert "does not announce :confirmed-commit; nothing was sent" in edit.message
+        assert [op for _, op, _, _ in server.rpc_log if op not in ("close-session",)] == []
+    finally:
+        server.stop()
+
+
+def test_a_change_not_in_effect_fails_the_builtin_check() -> None:
+    from genja_prefect_flows.netconf import config_element
+    from genja_prefect_flows.netconf_verify import intent_problems
+
+    nc = 'xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"'
+    config = config_element(
+        f'<interfaces xmlns="{IF}" {nc}><interface><name>eth1</name><description>to-core</description>'
+        f'<enabled/></interface><interface nc:operation="delete"><name>eth9</name></interface></interfaces>'
+        f'<system xmlns="{SYS}"><authentication><user><name>ops</name><password>S3cret!</password></user>'
+        "</authentication></system>"
+    )
+    running = (
+        f'<data xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="{IF}">'
+        "<interface><name>eth1</name><description>old</description></interface>"
+        "<interface><name>eth9</name></interface></interfaces>"
+        f'<system xmlns="{SYS}"><authentication><user><name>ops</name><password>other</password></user>'
+        "</authentication></system></data>"
+    )
+    problems = intent_problems(config, running)
+    assert problems == [
+        "/interfaces/interface[name='eth1']/description is 'old', the edit set 'to-core'",
+        "/interfaces/interface[name='eth1']/enabled is missing",
+        "/interfaces/interface[name='eth9'] is still there (the edit deletes it)",
+        "/system/authentication/user[name='ops']/password does not have the value the edit set",
+    ]
+    assert not any("S3cret" in p or "other" in p for p in problems)
+    assert intent_problems(config_element(DESC), running.replace(">old<", ">to-core<"), "merge") == []
+
+
+def test_confirmed_commit_options_are_checked_before_any_host() -> None:
+    from genja_prefect_flows.common import FlowParameterError
+
+    with pytest.raises(FlowParameterError, match="confirmed=True commits the candidate"):
+        NetconfEditConfig(DESC, confirmed=True, target="running")
+    with pytest.raises(FlowParameterError, match="add confirmed=True"):
+        NetconfEditConfig(DESC, check_xpath="//x")
+    with pytest.raises(FlowParameterError, match="confirm_timeout must be a whole number"):
+        NetconfEditConfig(DESC, confirmed=True, confirm_timeout=0)
+    with pytest.raises(FlowParameterError, match="check_xpath: not a usable XPath"):
+        NetconfEditConfig(DESC, confirmed=True, check_xpath="//if:interface[")
+    with pytest.raises(FlowParameterError, match="give prefixes in check_namespaces"):
+        NetconfEditConfig(DESC, confirmed=True, check_xpath="//if:interface")
+    with pytest.raises(NetconfXmlError, match="check_filter is not well-formed"):
+        NetconfEditConfig(DESC, confirmed=True, check_filter="<a>")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import asyncssh
 import pytest
@@ -234,3 +235,98 @@ def test_subtree_filter_with_two_entries_of_one_list() -> None:
         f"<interface><name>lo0</name></interface></interfaces></filter>"
     )
     assert _names(etree.tostring(subtree_filter(data, filt)).decode()) == ["eth0", "lo0"]
+
+
+# -- confirmed commit (RFC 6241 8.4) ---------------------------------------------------------
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    """Wait for a state the server reaches by itself (its confirm timer), with a generous bound."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:g} s: {what}")
+        time.sleep(0.05)
+
+
+def _ifaces(m: Manager) -> list[str]:
+    return _names(m.get_config("running", filter=("subtree", IFACES_FILTER)).data_xml)
+
+
+def test_confirmed_commit_is_kept_by_a_confirming_commit(server: NetconfServer) -> None:
+    with _connect(server.port, server._password) as m:
+        assert ":confirmed-commit:1.1" in m.server_capabilities
+        m.edit_config(target="candidate", config=_config("<interface><name>eth20</name></interface>"))
+        m.commit(confirmed=True, timeout="300")
+        assert "eth20" in _ifaces(m) and server.confirmed_commit_pending()
+        m.commit()  # the confirming commit
+        assert not server.confirmed_commit_pending()
+    assert "eth20" in server.running_xml() and server.rollbacks() == []  # kept after the session ends
+
+
+def test_cancel_commit_restores_the_running_config_before(server: NetconfServer) -> None:
+    before = server.running_xml()
+    with _connect(server.port, server._password) as m, _connect(server.port, server._password) as other:
+        m.edit_config(target="candidate", config=_config("<interface><name>eth21</name></interface>"))
+        m.commit(confirmed=True, timeout="300")
+        # a follow-up confirmed commit keeps the first restore point
+        m.edit_config(target="candidate", config=_config("<interface><name>eth22</name></interface>"))
+        m.commit(confirmed=True, timeout="300")
+        assert {"eth21", "eth22"} <= set(_ifaces(other))
+        with pytest.raises(RPCError, match="only that session may confirm or cancel it"):
+            other.cancel_commit()
+        with pytest.raises(RPCError, match="only that session"):
+            other.commit()
+        m.cancel_commit()
+        assert server.running_xml() == before and server.rollbacks() == ["cancel-commit"]
+        with pytest.raises(RPCError, match="no confirmed commit is pending"):
+            m.cancel_commit()
+
+
+def test_confirm_timeout_passing_restores_the_running_config(server: NetconfServer) -> None:
+    before = server.running_xml()
+    with _connect(server.port, server._password) as m:
+        m.edit_config(target="candidate", config=_config("<interface><name>eth23</name></interface>"))
+        m.commit(confirmed=True, timeout="1")
+        assert "eth23" in _ifaces(m)
+        _wait_for(lambda: not server.confirmed_commit_pending(), "the confirm timeout undoes the commit")
+        assert server.running_xml() == before and server.rollbacks() == ["timeout"]
+        with pytest.raises(RPCError, match="no confirmed commit is pending"):
+            m.cancel_commit()  # nothing left to cancel; a plain commit now is an ordinary one
+        with pytest.raises(RPCError, match="not a positive number"):
+            m.commit(confirmed=True, timeout="0")
+
+
+def test_session_end_undoes_a_confirmed_commit_unless_persisted(server: NetconfServer) -> None:
+    before = server.running_xml()
+    with _connect(server.port, server._password) as m:
+        m.edit_config(target="candidate", config=_config("<interface><name>eth24</name></interface>"))
+        m.commit(confirmed=True, timeout="300")
+    _wait_for(lambda: server.rollbacks() == ["session-end"], "the session's end undoes the commit")
+    assert server.running_xml() == before
+    with _connect(server.port, server._password) as m:
+        m.edit_config(target="candidate", config=_config("<interface><name>eth25</name></interface>"))
+        m.commit(confirmed=True, timeout="300", persist="token-1")
+    assert server.confirmed_commit_pending() and "eth25" in server.running_xml()
+    with _connect(server.port, server._password) as other:
+        with pytest.raises(RPCError, match="persist-id"):
+            other.commit()
+        other.commit(persist_id="token-1")  # any session confirms a persisted one with its token
+    assert not server.confirmed_commit_pending() and "eth25" in server.running_xml()
+
+
+def test_confirmed_commit_1_0_has_no_cancel_and_none_refuses(lab: Lab) -> None:
+    with NetconfServer("nc-10", username="admin", password=lab.password, loop=lab._loop,
+                       confirmed_commit="1.0") as old, _connect(old.port, lab.password) as m:
+        assert ":confirmed-commit:1.0" in m.server_capabilities and ":confirmed-commit:1.1" not in m.server_capabilities
+        m.edit_config(target="candidate", config=_config("<interface><name>eth26</name></interface>"))
+        m.commit(confirmed=True, timeout="300")
+        with pytest.raises(RPCError, match="needs :confirmed-commit:1.1"):
+            m.cancel_commit()
+        m.commit()
+        assert not old.confirmed_commit_pending()
+    with NetconfServer("nc-none", username="admin", password=lab.password, loop=lab._loop,
+                       confirmed_commit=None) as plain, _connect(plain.port, lab.password) as m:
+        assert not any("confirmed-commit" in c for c in m.server_capabilities)
+        with pytest.raises(RPCError, match="confirmed commit is not supported"):
+            m.dispatch(etree.fromstring(f'<commit xmlns="{BASE_NS}"><confirmed/></commit>'))

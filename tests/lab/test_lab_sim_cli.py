@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from genja_prefect.lab.sim_cli import CliSession, DeviceState
-from genja_prefect.lab.sim_platforms import EOS, IOS, SimPlatform
+from genja_prefect.lab.sim_platforms import EOS, IOS, NXOS, SimPlatform
 
 
 def _session(platform: SimPlatform = IOS, name: str = "r1") -> CliSession:
@@ -157,3 +157,28 @@ def test_checkpoint_copy_replace_more_delete(platform: SimPlatform) -> None:
     # checkpoint commands are privileged: from user exec they are not commands at all
     cli.handle_line("disable")
     assert "Invalid input" in cli.handle_line("copy running-config flash:cp2.cfg").output
+
+
+def test_nxos_named_checkpoint_save_show_rollback_delete() -> None:
+    cli = _session(NXOS, "sw1")
+    assert cli.prompt == "sw1#"  # NX-OS logs an admin straight into privileged mode
+    before = cli.handle_line("show running-config").output
+    assert "\ninterface Ethernet1/1\n  description uplink\n" in before
+    assert cli.handle_line("checkpoint cp1").output.endswith("Done")
+    assert cli.handle_line("checkpoint cp1").output.startswith("ERROR: Checkpoint name cp1 is already in use")
+    for line in ("configure terminal", "interface eth1/1", "description changed", "exit", "hostname sw2", "end"):
+        cli.handle_line(line)
+    assert cli.prompt == "sw2#" and "description changed" in cli.handle_line("show running-config").output
+    shown = cli.handle_line("show checkpoint cp1").output.splitlines()
+    assert shown[1] == "Name: cp1" and "!Command: Checkpoint cmd vdc 1" in shown and "  description uplink" in shown
+    done = cli.handle_line("rollback running-config checkpoint cp1 atomic").output
+    assert done.endswith("Rollback completed successfully.")
+    assert cli.handle_line("show running-config").output == before and cli.prompt == "sw1#"
+    assert cli.handle_line("no checkpoint cp1").output == ""
+    assert cli.handle_line("show checkpoint cp1").output == "ERROR: Checkpoint cp1 does not exist"
+    assert cli.handle_line("rollback running-config checkpoint cp1").output.startswith("ERROR:")
+    assert cli.handle_line("show bogus").output.endswith("% Invalid command at '^' marker.")
+    # IOS has no named checkpoints: the same words are not a command there
+    ios = _session(IOS)
+    ios.handle_line("enable")
+    assert "Invalid input" in ios.handle_line("checkpoint cp1").output

@@ -1,4 +1,4 @@
-"""The asyncssh simulator through real clients: scrapli (cisco_iosxe, arista_eos) and asyncssh."""
+"""The asyncssh simulator through real clients: scrapli (cisco_iosxe, arista_eos, cisco_nxos) and asyncssh."""
 
 from __future__ import annotations
 
@@ -47,6 +47,22 @@ def test_scrapli_configuration_shows_up_in_running_config(lab: Lab, name: str) -
     assert "description set by scrapli" in running
     # the device keeps it for the next session too
     assert "description set by scrapli" in lab.simulator.running_config(name)
+
+
+def test_scrapli_cisco_nxos_opens_configures_and_rolls_back(sim_lab: Callable[..., Lab]) -> None:
+    lab = sim_lab(ios=0, sim_nxos=1)
+    device = lab.simulator.device("sim-nxos1")
+    assert device.scrapli_definition == "cisco_nxos"
+    with _cli(lab, device, lab.password) as conn:
+        assert "NX-OS" in conn.send_input("show version").result
+        assert conn.send_input("show nonsense").failed  # "% Invalid command at" is a failure indicator
+        before = conn.send_input("show running-config").result
+        assert conn.send_input("checkpoint before-change").result.endswith("Done")
+        conn.send_inputs(["interface Ethernet1/2", "description set by scrapli"], requested_mode="configuration")
+        assert "description set by scrapli" in lab.simulator.running_config("sim-nxos1")
+        rolled = conn.send_input("rollback running-config checkpoint before-change")
+        assert "Rollback completed successfully." in rolled.result
+        assert conn.send_input("show running-config").result == before
 
 
 def test_exec_channel_runs_one_command(lab: Lab) -> None:

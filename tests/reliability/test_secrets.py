@@ -321,7 +321,7 @@ def test_no_device_config_secret_in_flow_results_artifacts_logs_or_events(
     them masked. The backup files themselves keep the device's text (they are the backup)."""
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, PREFECT_SERVER_DATABASE_CONNECTION_URL
 
-    from genja_prefect_flows import NetconfEditConfig, backup_configs, deploy_config, netconf_get_config
+    from genja_prefect_flows import NetconfEditConfig, backup_configs, deploy_config, netconf_edit_config, netconf_get_config
 
     suffix = uuid.uuid4().hex[:8]
     hosts = {
@@ -384,6 +384,21 @@ def test_no_device_config_secret_in_flow_results_artifacts_logs_or_events(
         f"<password>{DEVICE_SECRETS['gdsnetconf']}</password></user></authentication></system>"))
     assert edit["netconf1"].changed and "<password>***</password>" in edit["netconf1"].diff
     trees.append(edit.to_dict())
+    # a confirmed commit whose check fails: the check's message quotes what it read (the
+    # password included), the problems and the rollback note are reported masked
+    changed_password = tmp_path / "password.xml"
+    changed_password.write_text(
+        '<system xmlns="urn:ietf:params:xml:ns:yang:ietf-system"><authentication><user><name>ops</name>'
+        f"<password>{DEVICE_SECRETS['gdsnetconf']}-2</password></user></authentication></system>")
+    rolled = genja.run_task(NetconfEditConfig(changed_password.read_text(), confirmed=True,
+                                              check=lambda xml: f"not what I wanted: {xml}"))["netconf1"]
+    assert rolled.details["rolled_back"] is True and "<password>***</password>" in rolled.message, rolled
+    trees.append(rolled.to_dict())
+    # and through the flow (the config as a file path: flow parameters are stored as given)
+    confirmed = netconf_edit_config(settings=settings, config=str(changed_password), filter={"platform": "netconf"},
+                                    confirmed=True, check_xpath="//*[local-name()='user']")
+    assert confirmed["hosts"]["netconf1"]["changed"], confirmed
+    trees.append(confirmed)
     trees.append(netconf_get_config(settings=settings, filter={"platform": "netconf"}))
 
     found = device_hits(json.dumps(trees), "flow results")
