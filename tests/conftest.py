@@ -30,8 +30,15 @@ if importlib.util.find_spec("genja_prefect.lab") and importlib.util.find_spec("g
 def prefect_api() -> Iterator[str]:
     """A temporary Prefect API (SQLite, subprocess server on 127.0.0.1) for the whole session."""
     from prefect.settings import PREFECT_API_URL
+    from prefect.testing import utilities
     from prefect.testing.utilities import prefect_test_harness
 
+    from genja_prefect.ports import free_listen_port
+
+    # The harness takes a bind(0) port and its server listens on it ~10 s later; with the suite
+    # in three processes another one's connection or server took it meanwhile (the harness's
+    # health check then failed with "Server disconnected"). A port below the ephemeral range.
+    utilities._find_available_port = free_listen_port  # type: ignore[attr-defined]
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
         # The harness drains Prefect's client workers at its end without a time limit; anything

@@ -29,7 +29,6 @@ import atexit
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import threading
 import time
 from typing import ClassVar
 
+from genja_prefect.ports import free_listen_port
 from genja_prefect.prefect.server import FAST_INGEST_SERVER_ENV
 
 __all__ = ["TemporaryServer", "api_url_configured"]
@@ -67,12 +67,6 @@ def api_url_configured() -> bool:
     return bool(url) and not (server is not None and server.api_url == url)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class TemporaryServer:
     """This process's temporary Prefect server (one per process; see the module docstring).
 
@@ -86,7 +80,7 @@ class TemporaryServer:
 
     def __init__(self, start_timeout: float = 120.0) -> None:
         self.start_timeout = start_timeout
-        self.port = _free_port()
+        self.port = free_listen_port()  # outside the ephemeral range: stays free while it starts
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.process: subprocess.Popen[bytes] | None = None
         self.error: str | None = None

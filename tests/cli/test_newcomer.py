@@ -209,9 +209,9 @@ def test_lab_prints_a_table_and_next_steps(tmp_path: Path) -> None:
 
 def test_background_server_is_reused_by_runs(lab: Any, tmp_path: Path) -> None:
     """`genja-prefect server start` once; runs then record there and say so; `server stop`."""
-    from genja_prefect.lab.ports import allocate_port
+    from genja_prefect.ports import free_listen_port
 
-    port = str(allocate_port())
+    port = str(free_listen_port())
     env = {"PREFECT_HOME": str(tmp_path / "home")}
     try:
         started = cli("server", "start", "--port", port, env=env, timeout=400)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
+from genja_prefect.ports import free_listen_port
 from tests.flows import prefect_rest
 from tests.flows.postgres import PostgresCluster, postgres_cluster
 
@@ -35,10 +35,9 @@ DATABASES: tuple[Database, ...] = ("sqlite", "postgresql")
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on at 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on at 127.0.0.1 right now, outside the ephemeral range: the
+    server binds it seconds later, while the tests in other processes open connections."""
+    return free_listen_port()
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
