@@ -183,9 +183,25 @@ def dask_cluster(runtime: "Genja", host_count: int) -> Iterator[str]:
     from distributed import LocalCluster
 
     workers = runtime.settings.runner.effective_worker_count(max(host_count, 1))
-    cluster = LocalCluster(
-        n_workers=config.dask_workers,
-        threads_per_worker=max(1, math.ceil(workers / config.dask_workers)),
+    # distributed logs its scheduler's start and close at INFO (20-odd lines, and a benign
+    # "Batched Comm Closed" traceback when a worker goes first); LocalCluster's silence_logs
+    # covers its workers only. A run's output is the hosts' results: WARNING and up while the
+    # cluster lives.
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))
+    try:
+        with _local_cluster(LocalCluster, config.dask_workers, workers) as address:
+            yield address
+    finally:
+        quiet.setLevel(level)
+
+
+@contextmanager
+def _local_cluster(cls: Any, processes: int, workers: int) -> Iterator[str]:
+    cluster = cls(
+        n_workers=processes,
+        threads_per_worker=max(1, math.ceil(workers / processes)),
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
