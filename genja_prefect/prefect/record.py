@@ -334,9 +334,10 @@ class RunRecord:
         try:
             if not (self._idle.is_set() and sender.flush(0)):
                 remaining = server.started_at + server.start_timeout - time.monotonic()
+                bound = "" if server.ready else f"at most {max(remaining, 0):.0f} s; "
                 print(
                     f"genja-prefect: waiting for the temporary Prefect server to record this run "
-                    f"(at most {max(remaining, 0):.0f} s; Ctrl-C spools it for later)",
+                    f"({bound}Ctrl-C spools it for later)",
                     file=sys.stderr,
                 )
                 if server.wait_ready(max(remaining, 0)) and self._wait(sender, 15.0, total_timeout):
