@@ -7,6 +7,7 @@ prefect 3.8.8's client sends ``null`` for filter fields left out (``limit``, ``s
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -21,12 +22,34 @@ def _api_url() -> str:
     return str(url).rstrip("/")
 
 
+#: A read may be retried this long: on a loaded 2-core machine (three test processes, a worker,
+#: flow runs, a CPU hog) a SQLite-backed test server has left a single read unanswered for 30 s.
+READ_RETRY_S = 240.0
+
+
+def request(method: str, path: str, body: dict[str, Any] | None = None, api_url: str | None = None) -> Any:
+    """``method`` ``<api>/<path>`` and return the decoded JSON. Reads (GET, ``.../filter``,
+    ``.../count``) that time out or meet a busy server (503) are retried up to ``READ_RETRY_S``."""
+    read = method == "GET" or path.rstrip("/").endswith(("/filter", "/count"))
+    deadline = time.monotonic() + READ_RETRY_S
+    with httpx.Client(base_url=api_url or _api_url(), timeout=60) as client:
+        while True:
+            try:
+                response = client.request(method, path, json=body)
+                if not (read and response.status_code == 503):
+                    response.raise_for_status()
+                    return response.json()
+            except httpx.TimeoutException:
+                if not read or time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                response.raise_for_status()
+            time.sleep(1.0)
+
+
 def post(path: str, body: dict[str, Any], api_url: str | None = None) -> Any:
     """POST ``body`` to ``<api>/<path>`` and return the decoded JSON."""
-    with httpx.Client(base_url=api_url or _api_url(), timeout=30) as client:
-        response = client.post(path, json=body)
-        response.raise_for_status()
-        return response.json()
+    return request("POST", path, body, api_url)
 
 
 def artifacts(key: str, flow_run_id: Any = None, api_url: str | None = None) -> list[dict[str, Any]]:

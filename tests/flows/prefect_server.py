@@ -185,9 +185,7 @@ class PrefectServer:
 
     def get(self, path: str) -> Any:
         """GET ``<api>/<path>`` and return the decoded JSON."""
-        response = httpx.get(self.api_url + path, timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return prefect_rest.request("GET", path, api_url=self.api_url)
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """POST ``body`` to ``<api>/<path>`` and return the decoded JSON."""
