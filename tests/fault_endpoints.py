@@ -12,10 +12,11 @@ import pytest
 
 @pytest.fixture
 def closed_port() -> int:
-    """A loopback port nobody listens on (bound and released again, never listened on)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on, below the ephemeral range: a bind(0) port would be
+    handed to another test process's device or relay while this one still connects to it."""
+    from genja_prefect.ports import free_listen_port
+
+    return free_listen_port()
 
 
 class SilentServer:

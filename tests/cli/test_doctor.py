@@ -8,15 +8,14 @@ tests/flows/test_deployments.py.
 from __future__ import annotations
 
 import os
-import socket
 
 from tests.cli.test_cli import cli
 
 
 def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again when the socket is: nothing listens
+    from genja_prefect.ports import free_listen_port
+
+    return free_listen_port()  # nothing listens, and no other test process's server gets it
 
 
 def test_unreachable_api_is_one_line_and_exit_1() -> None:

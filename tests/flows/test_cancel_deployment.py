@@ -176,8 +176,9 @@ def test_cancelled_deployment_run_closes_everything_and_the_worker_goes_on(
     tree = _run_tree(server, cancelled)
     assert len(in_flight) == WORKERS and len(_host_runs(tree)) == WORKERS, _summary(tree)
     assert tree["run"]["state"]["type"] == "RUNNING", _summary(tree)
-    ssh = _ssh_to(relay_ports)
-    assert len(ssh) == WORKERS and {ppid for ppid, _ in ssh.values()} == {pid}, ssh  # the run's own ssh children
+    # the run's own ssh children (other test processes' ssh may reach a port number of ours)
+    ssh = {p: v for p, v in _ssh_to(relay_ports).items() if v[0] == pid}
+    assert len(ssh) == WORKERS, _ssh_to(relay_ports)
     assert gate.arrived["devices"] == WORKERS and open_at_relays() == WORKERS
 
     # Cancel as the UI does.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -50,9 +49,9 @@ def soak_sim() -> Iterator[Simulator]:
 
 
 def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    from genja_prefect.ports import free_listen_port
+
+    return free_listen_port()  # below the ephemeral range: no other test process's server gets it
 
 
 def soak_inventory(sim: Simulator) -> tuple[dict[str, Any], dict[str, str]]:
