@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genja_prefect.errors import GenjaError
+from genja_prefect.processes import pid_alive, stop_process
 
 STATE_FILE = "genja-prefect-server.json"
 LOG_FILE = "genja-prefect-server.log"
@@ -68,20 +68,6 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process (tests start and stop it in one process)
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
 def server_status() -> ServerState | None:
     """The running background server, or None (a stale state file is removed)."""
     path = _state_path()
@@ -90,7 +76,7 @@ def server_status() -> ServerState | None:
         state = ServerState(int(data["pid"]), str(data["url"]), Path(data["log_file"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _alive(state.pid):
+    if not pid_alive(state.pid):
         path.unlink(missing_ok=True)
         return None
     return state
@@ -125,7 +111,7 @@ def server_start(port: int = 4200, timeout: float = 120.0) -> ServerState:
     deadline = time.monotonic() + timeout
     while not _healthy(url):
         if child.poll() is not None or time.monotonic() > deadline:
-            _stop_group(child.pid, 10.0)
+            stop_process(child.pid, 10.0, group=True)
             tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-3:]).strip()
             raise ServerError(f"the Prefect server did not start on {url}: {tail or 'no output'}",
                               hint=f"see {log_path}; another port: genja-prefect server start --port N")
@@ -134,29 +120,11 @@ def server_start(port: int = 4200, timeout: float = 120.0) -> ServerState:
     return state
 
 
-def _stop_group(pid: int, timeout: float) -> bool:
-    """SIGTERM the server's process group, SIGKILL after ``timeout``; True if it ended by itself."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return False
-
-
 def server_stop(timeout: float = 20.0) -> ServerState | None:
     """Stop the background server; returns what was stopped (None if none was running)."""
     state = server_status()
     if state is not None:
-        _stop_group(state.pid, timeout)
+        stop_process(state.pid, timeout, group=True)
     _state_path().unlink(missing_ok=True)
     return state
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 from genja_prefect.lab.errors import LabStartError, LabStateError
 from genja_prefect.lab.lab_inventory import INVENTORY_FILES, LabHost
 from genja_prefect.lab.ports import wait_for_ports
+from genja_prefect.processes import pid_alive, stop_process
 
 log = logging.getLogger(__name__)
 
@@ -85,16 +85,11 @@ def _reap(pid: int) -> bool:
             return False
         _children.pop(pid, None)
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # a zombie still answers kill(pid, 0)
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return False
+    return not pid_alive(pid)
+
+
+def _running(pid: int) -> bool:
+    return not _reap(pid)
 
 
 def _is_lab_process(pid: int) -> bool:
@@ -163,7 +158,7 @@ def lab_up(
     try:
         return _wait_ready(folder, child, timeout)
     except BaseException:
-        _terminate(child.pid, 10.0)
+        stop_process(child.pid, 10.0, alive=_running)
         raise
 
 
@@ -224,27 +219,6 @@ def _log_tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _terminate(pid: int, timeout: float) -> bool:
-    """SIGTERM, wait up to ``timeout``, then SIGKILL. True if it stopped on SIGTERM."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        _reap(pid)
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _reap(pid):
-            return True
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    while not _reap(pid):
-        time.sleep(0.05)
-    return False
-
-
 def lab_down(directory: str | os.PathLike[str], timeout: float = 20.0) -> LabStatus:
     """Stop the background lab in ``directory`` (SIGTERM, wait, SIGKILL after ``timeout``)
     and remove its state file. The inventory files stay (with stale ports). Stopping a lab
@@ -252,7 +226,7 @@ def lab_down(directory: str | os.PathLike[str], timeout: float = 20.0) -> LabSta
     folder = Path(directory).resolve()
     status = lab_status(folder)
     if status.running and status.pid is not None:
-        if not _terminate(status.pid, timeout):
+        if not stop_process(status.pid, timeout, alive=_running):
             log.warning("lab pid %s ignored SIGTERM for %s s and was killed", status.pid, timeout)
     _state_path(folder).unlink(missing_ok=True)
     return LabStatus(folder, running=False, log_file=folder / LOG_FILE)

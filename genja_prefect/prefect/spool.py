@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from genja_prefect.processes import pid_alive
+
 __all__ = ["ALIASES", "Aliases", "SPOOL_LIMIT_BYTES", "append", "replay_spool", "spool_dir", "spooled_files"]
 
 logger = logging.getLogger(__name__)
@@ -143,24 +145,12 @@ def spooled_files() -> list[Path]:
     for claimed in folder.glob("*.replaying"):
         # claimed by a process that ended mid-replay (e.g. a run's background replay at exit)
         stem, _, pid = claimed.name[: -len(".replaying")].rpartition(".")
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             try:
                 claimed.rename(folder / f"{stem}.jsonl")
             except OSError:
                 pass
     return sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def append(name: str, entries: Iterable[dict[str, Any]]) -> int:
