@@ -191,26 +191,20 @@ def dask_cluster(runtime: "Genja", host_count: int) -> Iterator[str]:
     level = quiet.level
     quiet.setLevel(max(level, logging.WARNING))
     try:
-        with _local_cluster(LocalCluster, config.dask_workers, workers) as address:
-            yield address
+        cluster = LocalCluster(
+            n_workers=config.dask_workers,
+            threads_per_worker=max(1, math.ceil(workers / config.dask_workers)),
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        )
+        try:
+            yield cluster.scheduler_address
+        finally:
+            cluster.close()
     finally:
         quiet.setLevel(level)
-
-
-@contextmanager
-def _local_cluster(cls: Any, processes: int, workers: int) -> Iterator[str]:
-    cluster = cls(
-        n_workers=processes,
-        threads_per_worker=max(1, math.ceil(workers / processes)),
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.WARNING,
-    )
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
 
 
 def _register_by_value(tasks: Sequence[TaskDefinition], manager: PluginManager) -> None:
