@@ -92,6 +92,23 @@ def find_job(name: str) -> Any:
     return spec
 
 
+def job_parameters(fn: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of job function ``fn`` converted to its parameter types, defaults filled in:
+    what Prefect's flow would record as the flow run's parameters."""
+    import inspect
+    import typing
+
+    from pydantic import TypeAdapter
+
+    bound = inspect.signature(fn).bind(**params)
+    bound.apply_defaults()
+    hints = typing.get_type_hints(fn)
+    return {
+        name: TypeAdapter(hints[name]).validate_python(value) if name in params and name in hints else value
+        for name, value in bound.arguments.items()
+    }
+
+
 def check_job_parameters(spec: Any, params: dict[str, Any]) -> None:
     """Reject ``--param`` names the job does not take and values of the wrong type, before
     anything runs (Prefect would check them too, inside a flow run, with its own log lines)."""
@@ -149,14 +166,15 @@ def run_job(spec: Any, kwargs: dict[str, Any], *, prefect: bool) -> RunOutcome:
     from genja_prefect.prefect.spool import ALIASES
 
     report_user_errors_elsewhere()  # the command prints them as one line
-    # The flow's function runs at once, in a flow run of the job's flow recorded in the
+    # The job's function runs at once, in a flow run of the job's flow recorded in the
     # background: Prefect being slow to start, down or failing never blocks or loses the result.
-    flow = spec.flow()
-    values = flow.validate_parameters(kwargs)
+    # Nothing here imports Prefect (its import is a second or two the devices need not wait for).
+    fn = spec.function()
+    values = job_parameters(fn, kwargs)
     shown = {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool, dict, list, type(None)))}
-    with recorded_job(flow.name, shown) as record:
+    with recorded_job(spec.flow_name, shown) as record:
         try:
-            result = flow.fn(**values)
+            result = fn(**values)
         except HostsFailedError as exc:
             # Hosts failed past prefect.fail_on: the run is red in Prefect; the error carries
             # the full result tree, which the command prints like any other.

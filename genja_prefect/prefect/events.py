@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from genja_prefect.prefect import spool
+from genja_prefect.prefect import api, spool
 from genja_prefect.prefect.spool import ALIASES
 
 __all__ = ["FINAL_STATE_TYPES", "EventSender"]
@@ -136,9 +136,7 @@ class EventSender:
     @classmethod
     def shared(cls) -> EventSender:
         """The sender for the current Prefect API URL (created on first use)."""
-        from prefect.settings import PREFECT_API_URL
-
-        key = str(PREFECT_API_URL.value() or "")
+        key = api.api_url()
         with cls._lock:
             sender = cls._instances.get(key)
             if sender is None or not sender._thread.is_alive():
@@ -226,7 +224,6 @@ class EventSender:
         wait. Call it only while the sender is idle (after :meth:`flush`).
         """
         import httpx
-        from prefect.client.orchestration import get_client
 
         start = time.monotonic()
         deadline = start + timeout
@@ -234,7 +231,7 @@ class EventSender:
         recorded = persisted = 0.0
         last_error = ""
         try:
-            client = get_client(sync_client=True, httpx_settings={"timeout": 10.0}).__enter__()
+            client = api.client(timeout=10.0)
         except Exception as exc:  # noqa: BLE001 - at exit, nothing more can be done
             logger.warning("cannot reach the Prefect server to wait for its writes: %s", exc)
             return False
@@ -398,12 +395,10 @@ class EventSender:
         return [self._pending.pop(key) for key in keys if key in self._pending]
 
     def _client(self) -> Any:
-        from prefect.client.orchestration import get_client
-
-        # Our own client (httpx_settings differ from any context's): a flow's client is
-        # closed when its flow ends, while this thread lives on.
+        # Our own client: a flow's client is closed when its flow ends, while this thread
+        # lives on. Plain HTTP: recording needs no Prefect import (see api.py).
         try:
-            return get_client(sync_client=True, httpx_settings={"timeout": 60.0}).__enter__()
+            return api.client(timeout=60.0)
         except Exception as exc:  # noqa: BLE001 - recording must never stop host work
             logger.warning("could not open a Prefect client to record task runs: %s", exc)
             return None

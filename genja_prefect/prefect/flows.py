@@ -25,6 +25,7 @@ artifact rows.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -455,11 +456,13 @@ def _wait_for_the_record(record: RunRecord, runtime: "Genja") -> None:
 
 def _open_record(runtime: "Genja", label: str) -> RunRecord:
     """The record this run goes into: the current flow run's, the CLI job's, or a new flow run."""
-    from prefect.context import FlowRunContext
-
     config = runtime.settings.prefect
-    ctx = FlowRunContext.get()
     job = current_job_record()
+    ctx = None
+    if job is None and "prefect.context" in sys.modules:  # never imported: no flow run is running
+        from prefect.context import FlowRunContext
+
+        ctx = FlowRunContext.get()
     if ctx is not None and ctx.flow_run is not None:
         name = ctx.flow.name if ctx.flow is not None else config.flow_name
         record = RunRecord(name, "", parent_flow_run_id=str(ctx.flow_run.id), parent_flow_id=str(ctx.flow_run.flow_id))
@@ -480,30 +483,28 @@ def _host_locks(runtime: "Genja", host_ids: Sequence[str]) -> HostLocks | None:
     """The Prefect concurrency limits hosts must hold, read from the server -- unless it is
     this process's temporary server still starting (its limits cannot be read yet, and host
     work does not wait for it)."""
-    from prefect.client.orchestration import get_client
+    import httpx
 
+    from genja_prefect.prefect import api
     from genja_prefect.prefect.temporary_server import TemporaryServer
 
-    import httpx
-    from prefect.settings import get_current_settings
-
     server = TemporaryServer.current()
-    why = ""
     if server is not None and not server.ready and not api_url_configured():
         why = "the temporary Prefect server is still starting"
     else:
-        try:  # one quick look: Prefect's client would retry an unreachable server for seconds
-            httpx.get(f"{get_current_settings().api.url}/health", timeout=2.0).raise_for_status()
-        except httpx.HTTPError as exc:
-            why = f"Prefect is unreachable ({type(exc).__name__})"
-    if why:
-        # Only worth a WARNING when device locks were asked for: the run's one WARNING about
-        # an unreachable Prefect comes at its end, with what was not recorded.
-        level = logging.WARNING if runtime.settings.prefect.device_lock else logging.DEBUG
-        logger.log(level, "%s: concurrency limits and device locks are not held in this run", why)
-        return None
-    with get_client(sync_client=True, httpx_settings={"timeout": 5.0}) as client:
-        return HostLocks.for_run(client, [runtime.host_views()[h] for h in host_ids], runtime.settings.prefect.device_lock)
+        with api.client(timeout=5.0) as client:
+            try:  # one quick look (2 s): Prefect's client would retry an unreachable server for seconds
+                client.get("/health", timeout=2.0).raise_for_status()
+            except httpx.HTTPError as exc:
+                why = f"Prefect is unreachable ({type(exc).__name__})"
+            else:
+                views = runtime.host_views()
+                return HostLocks.for_run(client, [views[h] for h in host_ids], runtime.settings.prefect.device_lock)
+    # Only worth a WARNING when device locks were asked for: the run's one WARNING about an
+    # unreachable Prefect comes at its end, with what was not recorded.
+    level = logging.WARNING if runtime.settings.prefect.device_lock else logging.DEBUG
+    logger.log(level, "%s: concurrency limits and device locks are not held in this run", why)
+    return None
 
 
 def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_depth: int) -> RunResults:

@@ -44,12 +44,12 @@ def current_job_record() -> RunRecord | None:
 @contextmanager
 def recorded_job(flow_name: str, parameters: dict[str, Any], start_timeout: float = 120.0) -> Iterator[RunRecord]:
     """A flow run of ``flow_name`` recorded in the background around the block."""
-    from prefect.utilities.names import generate_slug
-
     from genja_prefect.prefect.temporary_server import start_server
 
     start_server(start_timeout)
-    record = RunRecord(flow_name, generate_slug(2), parameters)
+    # No name: the server gives it one of its slugs; the run inside renames it after the job
+    # and its selection once that is known.
+    record = RunRecord(flow_name, "", parameters)
     token = _JOB.set(record)
     try:
         yield record

@@ -38,7 +38,9 @@ def _limit_names(client: Any) -> set[str]:
     names: set[str] = set()
     offset = 0
     while True:
-        page = client.request("POST", "/v2/concurrency_limits/filter", json={"limit": 200, "offset": offset}).json()
+        response = client.request("POST", "/v2/concurrency_limits/filter", json={"limit": 200, "offset": offset})
+        response.raise_for_status()
+        page = response.json()
         names.update(str(item["name"]) for item in page if item.get("active", True))
         if len(page) < 200:
             return names
@@ -46,13 +48,9 @@ def _limit_names(client: Any) -> set[str]:
 
 
 def _create_lock(client: Any, name: str) -> None:
-    from prefect.exceptions import PrefectHTTPStatusError
-
-    try:
-        client.request("POST", "/v2/concurrency_limits/", json={"name": name, "limit": 1})
-    except PrefectHTTPStatusError as exc:
-        if exc.response.status_code != 409:  # 409: another run created it just now
-            raise
+    response = client.request("POST", "/v2/concurrency_limits/", json={"name": name, "limit": 1})
+    if response.status_code != 409:  # 409: another run created it just now
+        response.raise_for_status()
 
 
 class HostLocks:

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from genja_prefect.prefect import spool
+from genja_prefect.prefect import api, spool
 from genja_prefect.prefect.events import EventSender
 from genja_prefect.prefect.spool import ALIASES
 
@@ -81,9 +81,7 @@ class RunRecord:
         spool_name: str | None = None,
         parent: RunRecord | None = None,
     ) -> None:
-        from prefect.settings import get_current_settings
-
-        self.api_url = str(get_current_settings().api.url or "")
+        self.api_url = api.api_url()
         self.parent = parent
         self.spooled_ops = self.lost_ops = self.spooled_events = 0
         self.events_in_flight = False
@@ -116,7 +114,7 @@ class RunRecord:
                 "/flow_runs/",
                 {
                     "flow_id": self.flow_id,
-                    "name": run_name,
+                    **({"name": run_name} if run_name else {}),  # none: the server picks a slug
                     "parameters": parameters or {},
                     "idempotency_key": self.flow_run_id,
                     "tags": [],
@@ -230,7 +228,7 @@ class RunRecord:
             self.posted += 1
             self.progress_at = time.monotonic()
         if client is not None:
-            client.__exit__(None, None, None)
+            client.close()
 
     def _post(self, client: Any, op: _Op) -> Any:
         text = ALIASES.apply(orjson.dumps(op.body).decode())
@@ -265,7 +263,7 @@ class RunRecord:
         sender = EventSender.shared()
         with self._now_lock:
             if self._now_client is not None:
-                self._now_client.__exit__(None, None, None)
+                self._now_client.close()
                 self._now_client = None
         with self._lock:
             self._closed = True
@@ -407,10 +405,6 @@ _GAVE_UP_AT = 0.0  # when a record of this process last gave up waiting for Pref
 
 
 def _client() -> Any:
-    from prefect.client.orchestration import get_client
-    from prefect.settings import get_current_settings
-
-    if not get_current_settings().api.url:
-        # get_client would start Prefect's own temporary server (blocking, never stopped)
-        raise RuntimeError("no Prefect API URL in this context")
-    return get_client(sync_client=True, httpx_settings={"timeout": 10.0}).__enter__()
+    # Plain HTTP (no Prefect import); raises without an API URL, where Prefect's own client
+    # would start its blocking temporary server.
+    return api.client(timeout=10.0)

@@ -31,9 +31,9 @@ def tune_ephemeral_server() -> bool:
     environment does not set already; also turns the server's telemetry off. The server reads them when it starts, so this matters
     before the process's first Prefect API call. Returns whether the process is in ephemeral mode.
     """
-    from prefect.settings import get_current_settings
+    from genja_prefect.prefect.api import api_url
 
-    if get_current_settings().api.url:
+    if api_url():
         return False
     for name, value in FAST_INGEST_SERVER_ENV.items():
         os.environ.setdefault(name, value)

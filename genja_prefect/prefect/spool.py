@@ -132,9 +132,9 @@ def post(client: Any, path: str, text: str, method: str = "POST") -> tuple[int, 
 
 def spool_dir() -> Path:
     """``$PREFECT_HOME/genja-spool``: where undelivered run records wait."""
-    from prefect.settings import get_current_settings
+    from genja_prefect.prefect.api import prefect_home
 
-    return Path(get_current_settings().home).expanduser() / "genja-spool"
+    return prefect_home() / "genja-spool"
 
 
 def spooled_files() -> list[Path]:
@@ -272,11 +272,11 @@ def replay_spool(timeout: float = 30.0) -> tuple[int, int]:
     files = spooled_files()
     if not files:
         return 0, 0
-    from prefect.client.orchestration import get_client
+    from genja_prefect.prefect.api import client as api_client
 
     delivered = waiting = 0
     deadline = time.monotonic() + timeout
-    with get_client(sync_client=True, httpx_settings={"timeout": 10.0}) as client:
+    with api_client(timeout=10.0) as client:
         while files:
             left = []
             for path in files:

@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 from uuid import UUID
 
+from genja_prefect.prefect.api import import_prefect, prefect_imported
 from genja_prefect.prefect.events import FINAL_STATE_TYPES, EventSender
 
 __all__ = [
@@ -346,6 +347,7 @@ class HostRunRecorder:
     def logger(self, run: HostRun) -> logging.LoggerAdapter[logging.Logger]:
         """A logger whose records are attached to ``run`` in the Prefect UI (via Prefect's API log handler)."""
         if run._logger is None:
+            import_prefect()  # a failed host's first line may be the process's first use of Prefect
             from prefect.logging.loggers import PrefectLogAdapter, get_logger
 
             run._logger = PrefectLogAdapter(
@@ -368,6 +370,12 @@ class HostRunRecorder:
         Enters a minimal ``TaskRunContext`` built without validation (~30 us). Use it around the
         host's work, in the thread that runs it (a copied ``contextvars`` context).
         """
+        if not prefect_imported():
+            # Nobody in this process imported Prefect, so no code can ask for the context
+            # (``from prefect import get_run_logger`` in a task module imports it first):
+            # the host's work does not wait for Prefect's import.
+            yield
+            return
         if self._context_template is None:
             self._context_template = _context_template(self.flow_run_id)
         task_template, context_template = self._context_template

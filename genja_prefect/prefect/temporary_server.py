@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import ClassVar
 
 from genja_prefect.ports import free_listen_port
@@ -60,9 +61,9 @@ os.execv(sys.executable, [sys.executable] + sys.argv[2:])
 
 def api_url_configured() -> bool:
     """Whether this process talks to a Prefect server it did not start (``PREFECT_API_URL``)."""
-    from prefect.settings import get_current_settings
+    from genja_prefect.prefect.api import api_url
 
-    url = get_current_settings().api.url
+    url = api_url()
     server = TemporaryServer._instance
     return bool(url) and not (server is not None and server.api_url == url)
 
@@ -119,19 +120,23 @@ class TemporaryServer:
 
     def _use(self) -> None:
         """Point this process (and the processes it starts, e.g. Dask workers) at the server."""
-        from prefect.context import refresh_global_settings_context
-
         for name, value in FAST_INGEST_SERVER_ENV.items():
             os.environ.setdefault(name, value)
         os.environ["PREFECT_API_URL"] = self.api_url
-        refresh_global_settings_context()
+        if "prefect.context" in sys.modules:  # else Prefect reads the environment when imported
+            from prefect.context import refresh_global_settings_context
+
+            refresh_global_settings_context()
 
     def _command(self) -> list[str]:
-        import prefect
+        import importlib.util
 
+        # Where Prefect is installed, found without importing it (a second, off the run's path).
+        spec = importlib.util.find_spec("prefect")
+        assert spec is not None and spec.origin is not None, "prefect is a dependency"
         return [
             sys.executable, "-c", _LAUNCHER, str(os.getpid()),
-            "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+            "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent),
             "--factory", "prefect.server.api.server:create_app",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--log-level", "error", "--lifespan", "on",

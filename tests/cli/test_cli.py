@@ -152,3 +152,64 @@ def test_a_missing_extra_is_named_before_anything_starts(tmp_path: Path) -> None
         "hint: pip install 'genja-prefect[devices]'",
     ]
     assert "prefect not imported" in out.stdout
+
+
+REPORT_PREFECT_IMPORT = """
+import sys
+from genja_prefect.cli.main import main
+code = main(sys.argv[1:])
+print('prefect imported' if 'prefect' in sys.modules else 'prefect not imported', file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_a_job_recorded_into_a_server_does_not_wait_for_prefects_import(
+    lab: Any, tmp_path: Path, api_env: dict[str, str]
+) -> None:
+    # Issue 15: with PREFECT_API_URL set, the whole record (flow run, subflow, a task run per
+    # host, artifacts) goes as plain HTTP; importing Prefect (a second or two) is not needed.
+    # A failed host's reason line is logged through Prefect's log handler, which imports
+    # Prefect then, in that host's thread (one thread at a time: api.import_prefect).
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    for name in ("groups.yaml", "defaults.yaml", "settings.yaml"):
+        shutil.copy(Path(lab.directory) / name, tmp_path / name)
+    hosts = yaml.safe_load((Path(lab.directory) / "hosts.yaml").read_text())
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}, **api_env, "PYTHONPATH": str(ROOT)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", REPORT_PREFECT_IMPORT, "run", "collect_facts", "--settings", "settings.yaml", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+
+    ok = run("--filter", "platform=ios")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "prefect not imported" in ok.stderr
+    run_id = ok.stdout.split("Flow run ", 1)[1].split()[0]
+
+    hosts["sim-ios2"]["password"] = "definitely-wrong"
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    bad = run("--filter", "platform=ios")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    bad_id = bad.stdout.split("Flow run ", 1)[1].split()[0]
+    assert "prefect imported" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+    with get_client(sync_client=True) as client:
+        for flow_run_id, failed in ((run_id, set()), (bad_id, {"sim-ios2"})):
+            flow_run = client.read_flow_run(flow_run_id)
+            assert flow_run.state is not None
+            assert flow_run.state.type.value == ("FAILED" if failed else "COMPLETED"), flow_run.state
+            assert flow_run.name == "collect_facts platform=ios (3 hosts)"
+            assert flow_run.parameters["filter"] == {"platform": "ios"}
+            subflows = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id]))
+            )
+            assert [s.name for s in subflows] == ["collect_facts (3 hosts)"]
+            task_runs = {t.name: t for t in client.read_task_runs() if t.flow_run_id == subflows[0].id}
+            assert sorted(task_runs) == ["collect_facts@ios1", "collect_facts@sim-ios1", "collect_facts@sim-ios2"]
+            for name, task_run in task_runs.items():
+                assert task_run.state is not None
+                assert task_run.state.type.value == ("FAILED" if name.split("@")[1] in failed else "COMPLETED"), name
+            keys = {a.key for a in client.read_artifacts() if a.flow_run_id in (flow_run.id, subflows[0].id)}
+            assert {"genja-facts", "genja-collect-facts", "genja-collect-facts-summary"} <= keys
