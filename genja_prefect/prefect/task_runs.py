@@ -41,6 +41,7 @@ from uuid import UUID
 
 from genja_prefect.prefect.api import import_prefect, prefect_imported
 from genja_prefect.prefect.events import FINAL_STATE_TYPES, EventSender
+from genja_prefect.prefect.spool import ALIASES
 
 __all__ = [
     "HostRun",
@@ -346,22 +347,28 @@ class HostRunRecorder:
 
     def logger(self, run: HostRun) -> logging.LoggerAdapter[logging.Logger]:
         """A logger whose records are attached to ``run`` in the Prefect UI (via Prefect's API log handler)."""
-        if run._logger is None:
-            import_prefect()  # a failed host's first line may be the process's first use of Prefect
-            from prefect.logging.loggers import PrefectLogAdapter, get_logger
+        if run._logger is not None:
+            return run._logger
+        import_prefect()  # a failed host's first line may be the process's first use of Prefect
+        from prefect.logging.loggers import PrefectLogAdapter, get_logger
 
-            run._logger = PrefectLogAdapter(
-                get_logger("prefect.task_runs"),
-                extra={
-                    "task_run_id": str(run.id),
-                    "flow_run_id": str(self.flow_run_id),
-                    "task_run_name": run.name,
-                    "task_name": run.task_key,
-                    "flow_run_name": self.flow_run_name,
-                    "flow_name": self.flow_name,
-                },
-            )
-        return run._logger
+        # The subflow's id from the server once it has created it (the log lines then show on
+        # the flow run's Logs tab as well as the task run's); until then, not kept.
+        flow_run_id = ALIASES.get(self._flow_run_key)
+        adapter = PrefectLogAdapter(
+            get_logger("prefect.task_runs"),
+            extra={
+                "task_run_id": str(run.id),
+                "flow_run_id": flow_run_id,
+                "task_run_name": run.name,
+                "task_name": run.task_key,
+                "flow_run_name": self.flow_run_name,
+                "flow_name": self.flow_name,
+            },
+        )
+        if not ALIASES.is_pending(flow_run_id):
+            run._logger = adapter
+        return adapter
 
     @contextmanager
     def context(self, run: HostRun) -> Iterator[None]:
@@ -382,6 +389,7 @@ class HostRunRecorder:
         # Shallow copies of validated templates: pydantic's model_construct costs ~0.25 ms here.
         task_run = task_template.model_copy(
             update={
+                "flow_run_id": UUID(ALIASES.get(self._flow_run_key)),  # the server's, once created
                 "id": run.id,
                 "name": run.name,
                 "task_key": run.task_key,

@@ -171,7 +171,7 @@ def test_a_job_recorded_into_a_server_does_not_wait_for_prefects_import(
     # A failed host's reason line is logged through Prefect's log handler, which imports
     # Prefect then, in that host's thread (one thread at a time: api.import_prefect).
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId, LogFilter, LogFilterFlowRunId
 
     for name in ("groups.yaml", "defaults.yaml", "settings.yaml"):
         shutil.copy(Path(lab.directory) / name, tmp_path / name)
@@ -213,3 +213,10 @@ def test_a_job_recorded_into_a_server_does_not_wait_for_prefects_import(
                 assert task_run.state.type.value == ("FAILED" if name.split("@")[1] in failed else "COMPLETED"), name
             keys = {a.key for a in client.read_artifacts() if a.flow_run_id in (flow_run.id, subflows[0].id)}
             assert {"genja-facts", "genja-collect-facts", "genja-collect-facts-summary"} <= keys
+        # the failed host's reason, on its task run and on the subflow run's Logs tab
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[subflows[0].id])))
+        lines = [(str(log.task_run_id), log.message) for log in logs]
+        assert any(
+            task_run == str(task_runs["collect_facts@sim-ios2"].id) and message.startswith("sim-ios2: authentication")
+            for task_run, message in lines
+        ), lines
