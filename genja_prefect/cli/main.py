@@ -103,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from genja_prefect.prefect.server import tune_ephemeral_server
         from genja_prefect.cli.server import choose_server
 
-        server = choose_server()
+        config = genja.settings.prefect
+        server = choose_server(config.server_port if config.server == "background" else None)
         if genja.settings.prefect.tune_ephemeral_server:
             tune_ephemeral_server()
     else:

@@ -144,10 +144,12 @@ def _profile_api_url() -> str | None:
     return str(value) if value else None
 
 
-def choose_server() -> str:
+def choose_server(background_port: int | None = None) -> str:
     """Decide which Prefect API this process talks to, before Prefect is imported; returns a
     line saying which. Order: ``PREFECT_API_URL`` in the environment, then the active Prefect
-    profile's, then a running ``genja-prefect server``, else Prefect's temporary server."""
+    profile's, then a running ``genja-prefect server``, else -- with ``background_port``
+    (``prefect.server: background``) -- a ``genja-prefect server`` started now on that port,
+    else Prefect's temporary server."""
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
         return f"Prefect server {_ui(configured)} (PREFECT_API_URL)"
@@ -158,10 +160,37 @@ def choose_server() -> str:
     if state is not None:
         os.environ["PREFECT_API_URL"] = state.api_url
         return f"Prefect server {state.url} (genja-prefect server, pid {state.pid})"
+    if background_port is not None:
+        started = _start_on_first_use(background_port)
+        if started is not None:
+            os.environ["PREFECT_API_URL"] = started.api_url
+            return f"Prefect server {started.url} (genja-prefect server, pid {started.pid}; stop it: genja-prefect server stop)"
     # Prefect's temporary server: no telemetry (its traffic stays on 127.0.0.1, and its
     # heartbeat write raced the first run's writes: 'database is locked').
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     return "Prefect's temporary server (start a lasting one with `genja-prefect server start` to skip its start)"
+
+
+def _start_on_first_use(port: int) -> ServerState | None:
+    """``prefect.server: background``: the lasting server, started by the first command that
+    needs it (one at a time: concurrent commands wait for it, then use it); ``None`` with a
+    WARNING line when it cannot start (the run then uses the temporary server)."""
+    import fcntl
+
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "genja-prefect-server.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        state = server_status()
+        if state is not None:
+            return state
+        print(f"genja-prefect: starting a lasting Prefect server on 127.0.0.1:{port} (prefect.server: background; "
+              "first run only)", file=sys.stderr)
+        try:
+            return server_start(port=port)
+        except ServerError as exc:
+            print(f"genja-prefect: WARNING: {exc}; this run uses Prefect's temporary server ({exc.hint})", file=sys.stderr)
+            return None
 
 
 def _ui(api_url: str) -> str:

@@ -228,6 +228,39 @@ def test_background_server_is_reused_by_runs(lab: Any, tmp_path: Path) -> None:
     assert "no genja-prefect server running" in cli("server", "status", env=env).stdout
 
 
+def test_background_server_setting_starts_it_on_first_use(lab: Any, tmp_path: Path) -> None:
+    """`prefect.server: background`: the first run starts the lasting server, the next one
+    uses the same process (no start to wait for), `server stop` ends it."""
+    from genja_prefect.ports import free_listen_port
+
+    port = free_listen_port()
+    env = {
+        "PREFECT_HOME": str(tmp_path / "home"),
+        "GENJA_PREFECT_PREFECT__SERVER": "background",
+        "GENJA_PREFECT_PREFECT__SERVER_PORT": str(port),
+    }
+    env_without_api = {k: "" for k in os.environ if k.startswith("PREFECT_API")}
+    settings = str(Path(lab.directory) / "settings.yaml")
+    try:
+        first = cli("run", "collect_facts", "--settings", settings, "--filter", "platform=eos", env={**env_without_api, **env}, timeout=400)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert f"starting a lasting Prefect server on 127.0.0.1:{port}" in first.stderr
+        status = cli("server", "status", env=env)
+        assert f"http://127.0.0.1:{port}" in status.stdout, status.stdout + status.stderr
+        pid = status.stdout.split("(pid ", 1)[1].split(";", 1)[0]
+        second = cli("run", "collect_facts", "--settings", settings, "--filter", "platform=eos", env={**env_without_api, **env})
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "starting a lasting" not in second.stderr
+        assert f"genja-prefect server, pid {pid}" in second.stdout
+        assert f"http://127.0.0.1:{port}/runs/flow-run/" in second.stdout
+    finally:
+        stopped = cli("server", "stop", env=env)
+    assert stopped.returncode == 0 and "stopped the Prefect server" in stopped.stdout, stopped.stdout + stopped.stderr
+    from genja_prefect.processes import pid_alive
+
+    assert not pid_alive(int(pid))
+
+
 def test_progress_bar_shows_the_host_total_for_ready_made_jobs(lab: Any) -> None:
     """On a terminal, a ready-made job's live bar counts hosts done out of the selected total."""
     import pty
