@@ -5,6 +5,8 @@ from the shell's point of view, side by side with what it is measured against (i
   for itself (in the background: the devices do not wait for it) and exits once the run's
   record is written;
 - ``prefect, server running``: ``PREFECT_API_URL`` names a server started before (not timed);
+- ``prefect, no server, prefect.server: background``: no ``PREFECT_API_URL``; the warm-up call
+  starts the lasting ``genja-prefect server`` (not timed), the timed calls use it;
 - ``--no-prefect``: the same job without Prefect;
 - ``plain scrapli script``: a Python script that imports scrapli and runs ``show version`` on the
   6 devices in a ``ThreadPoolExecutor`` (the anchor: what the job does, minus everything else).
@@ -97,6 +99,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from genja_prefect.lab.background import lab_down, lab_up
+    from genja_prefect.ports import free_listen_port
 
     work = Path(tempfile.mkdtemp(prefix="genja-bench-cold-"))
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -114,6 +117,10 @@ def main() -> None:
         runs = {
             "prefect, no server": (job, base),
             "prefect, server running": (job, {**base, "PREFECT_API_URL": url}),
+            "prefect, no server, prefect.server: background": (
+                job, {**base, "PREFECT_HOME": str(work / "bg-home"), "GENJA_PREFECT_PREFECT__SERVER": "background",
+                      "GENJA_PREFECT_PREFECT__SERVER_PORT": str(free_listen_port())},
+            ),
             "--no-prefect": ([*job, "--no-prefect"], base),
             "plain scrapli script": ([sys.executable, "-c", SCRAPLI_SCRIPT, *ports], base),
         }
@@ -130,6 +137,8 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(30)
+        # the lasting server the background scenario started
+        subprocess.run([cli, "server", "stop"], env={**base, "PREFECT_HOME": str(work / "bg-home")}, capture_output=True, timeout=60)
         lab_down(work / "lab")
         shutil.rmtree(work, ignore_errors=True)
     no_prefect, anchor = best["--no-prefect"], best["plain scrapli script"]

@@ -324,7 +324,9 @@ class RunRecord:
             limit = stall_timeout if troubled else total_timeout
             if now - progress > stall_timeout or now - start > limit:
                 return False
-            marker.done.wait(0.1)
+            # whichever is not done yet (waiting on a set event would spin, taking the GIL
+            # from the very threads being waited for)
+            (self._idle if marker.done.is_set() else marker.done).wait(0.1)
 
     def _finish_at_exit(self, server: Any, total_timeout: float) -> None:
         """At exit: wait for the temporary server to start and take the record, then spool the rest."""
