@@ -492,14 +492,18 @@ def _host_locks(runtime: "Genja", host_ids: Sequence[str]) -> HostLocks | None:
     if server is not None and not server.ready and not api_url_configured():
         why = "the temporary Prefect server is still starting"
     else:
-        with api.client(timeout=5.0) as client:
-            try:  # one quick look (2 s): Prefect's client would retry an unreachable server for seconds
-                client.get("/health", timeout=2.0).raise_for_status()
+        # One quick look (2 s): Prefect's client would retry an unreachable server for seconds.
+        with api.client(timeout=2.0) as client:
+            try:
+                existing = HostLocks.limit_names(client)
             except httpx.HTTPError as exc:
                 why = f"Prefect is unreachable ({type(exc).__name__})"
             else:
+                client.timeout = httpx.Timeout(5.0)
                 views = runtime.host_views()
-                return HostLocks.for_run(client, [views[h] for h in host_ids], runtime.settings.prefect.device_lock)
+                return HostLocks.for_run(
+                    client, [views[h] for h in host_ids], runtime.settings.prefect.device_lock, existing
+                )
     # Only worth a WARNING when device locks were asked for: the run's one WARNING about an
     # unreachable Prefect comes at its end, with what was not recorded.
     level = logging.WARNING if runtime.settings.prefect.device_lock else logging.DEBUG

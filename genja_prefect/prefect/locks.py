@@ -60,11 +60,20 @@ class HostLocks:
         self.tag_limits = tag_limits
         self.device_lock = device_lock
 
+    @staticmethod
+    def limit_names(client: Any) -> set[str]:
+        """The names of the server's active concurrency limits (raises what the client raises)."""
+        return _limit_names(client)
+
     @classmethod
-    def for_run(cls, client: Any, hosts: Iterable[Host], device_lock: bool) -> "HostLocks":
-        """Read the server's limits once; with ``device_lock`` create missing device limits."""
+    def for_run(
+        cls, client: Any, hosts: Iterable[Host], device_lock: bool, existing: set[str] | None = None
+    ) -> "HostLocks":
+        """Read the server's limits once (unless ``existing`` was read already); with
+        ``device_lock`` create missing device limits."""
         try:
-            existing = _limit_names(client)
+            if existing is None:
+                existing = _limit_names(client)
         except Exception as exc:  # noqa: BLE001 - no limits readable: run without them, loudly
             logger.warning("could not read Prefect's concurrency limits (%s): hosts run without them", exc)
             return cls(set(), False)
