@@ -132,16 +132,9 @@ def server_stop(timeout: float = 20.0) -> ServerState | None:
 def _profile_api_url() -> str | None:
     """PREFECT_API_URL of the active Prefect profile (``prefect config set ...``), read without
     importing Prefect."""
-    import tomllib
+    from genja_prefect.prefect.api import profile_values
 
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml").expanduser()
-    try:
-        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
-    value = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
-    return str(value) if value else None
+    return profile_values().get("PREFECT_API_URL") or None
 
 
 def choose_server(background_port: int | None = None) -> str:

@@ -32,9 +32,10 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ApiSettings",
@@ -161,12 +162,14 @@ def prefect_home() -> Path:
     return settings().home
 
 
-def client(timeout: float) -> httpx.Client:
+def client(timeout: float) -> "httpx.Client":
     """A plain HTTP client of the configured API (base URL, credentials, TLS as Prefect would use).
 
     Raises ``RuntimeError`` when no API URL is configured: Prefect's own client would start
     its blocking in-process server then, which genja-prefect never wants.
     """
+    import httpx
+
     current = settings()
     if not current.url:
         raise RuntimeError("no Prefect API URL in this context")
