@@ -20,7 +20,7 @@ def main() -> None:
         ["bench.engine_costs"] + (["--sizes", "100", "500", "--memory-hosts", "10000"] if quick else []),
         ["bench.s2_scrapli"] + (["--hosts", "20", "--repeat", "1", "--kinds", "sim"] if quick else []),
         ["bench.locks_cost"] + (["--hosts", "50", "--repeat", "1"] if quick else []),
-        ["bench.postgres_ingest"] + (["--sizes", "500"] if quick else []),
+        ["bench.postgres_ingest", "--modes", "per_host", "batch"] + (["--sizes", "500"] if quick else []),
         ["bench.cold_start"] + (["--repeat", "1"] if quick else []),
     ]
     print(f"# machine: {machine()}")

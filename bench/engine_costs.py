@@ -47,7 +47,12 @@ def _wait_visible(target: int, timeout: float = 600.0) -> None:
         time.sleep(0.2)
 
 
-def per_host_rate(sizes: list[int], workers: int) -> list[list[object]]:
+def per_host_rate(sizes: list[int], workers: int, host_runs: str = "per_host", batch_size: int = 500) -> list[list[object]]:
+    """Per size: the run recorded with ``prefect.host_runs`` (``per_host``: a task run per host;
+    ``batch``: one per ``batch_size`` hosts), until the call returns and until the API shows
+    every task run final."""
+    import math
+
     import genja_prefect as genja_lib
 
     noop = _trivial()
@@ -55,7 +60,7 @@ def per_host_rate(sizes: list[int], workers: int) -> list[list[object]]:
     for n in sizes:
         before = _final_task_runs()
         base = genja_lib.Genja.from_hosts(hosts(n), {"g1": {}}, settings={"runner": {"worker_count": workers}})
-        pf = base.with_settings(prefect={"host_runs": "per_host", "artifacts": True})
+        pf = base.with_settings(prefect={"host_runs": host_runs, "batch_size": batch_size, "artifacts": True})
         plain = base.with_settings(prefect={"enabled": False})
         start = time.perf_counter()
         plain.run_task(noop)
@@ -64,15 +69,17 @@ def per_host_rate(sizes: list[int], workers: int) -> list[list[object]]:
         res = pf.run_task(noop)
         t_pf = time.perf_counter() - start
         assert len(res.passed_hosts) == n
-        _wait_visible(before + n)  # until the API lists every host's run in its final state
+        # until the API lists every host's (or batch's) run in its final state
+        _wait_visible(before + (n if host_runs == "per_host" else math.ceil(n / batch_size)))
         t_visible = time.perf_counter() - start
         # Let the server also store the events before the next size starts (not timed): a
         # run that starts while the server digests the previous one waits for it.
         from genja_prefect.prefect.events import EventSender
 
         EventSender.shared().wait_until_written(600)
-        rows.append(["per-host task runs", n, workers, t_pf, n / t_pf, t_visible, n / t_visible, t_plain])
-        log(f"per-host {n}: {t_pf:.2f}s")
+        label = "per-host task runs" if host_runs == "per_host" else f"batch task runs ({batch_size} hosts)"
+        rows.append([label, n, workers, t_pf, n / t_pf, t_visible, n / t_visible, t_plain])
+        log(f"{host_runs} {n}: {t_pf:.2f}s")
     return rows
 
 

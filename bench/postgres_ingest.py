@@ -84,7 +84,7 @@ def profile_summary(collapsed: Path, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-def measure(database: str, sizes: list[int], workers: int, profile: float = 0.0) -> list[list[Any]]:
+def measure(database: str, sizes: list[int], workers: int, profile: float = 0.0, modes: tuple[str, ...] = ("per_host",)) -> list[list[Any]]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     import genja_prefect as genja_lib
@@ -107,18 +107,19 @@ def measure(database: str, sizes: list[int], workers: int, profile: float = 0.0)
                                             "-r", "50", "-d", str(int(profile)), "-f", "raw", "-o", str(out),
                                             "-p", str(server_pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for n in sizes:
-                    cpu = (tree_cpu(server_pid), tree_cpu(server.postgres.pid) if server.postgres else 0.0)
-                    try:
-                        (row,) = per_host_rate([n], workers)
-                    except Exception as exc:  # noqa: BLE001 - one size failing still reports the others
-                        rows.append([database, n, workers, "-", "-", "-", "-", "-", "-", f"failed: {exc}"[:120]])
-                        continue
-                    server_cpu = tree_cpu(server_pid) - cpu[0]
-                    db_cpu = tree_cpu(server.postgres.pid) - cpu[1] if server.postgres else None
-                    _, _, _, wall, rate, visible, visible_rate, _ = row
-                    rows.append([database, n, workers, wall, rate, visible, visible_rate,
-                                 server_cpu / n * 1000, "-" if db_cpu is None else db_cpu / n * 1000, ""])
-                    log(f"[{database}] {n} hosts: {rate:.0f} runs/s wall, {visible_rate:.0f} visible")
+                    for mode in modes:
+                        cpu = (tree_cpu(server_pid), tree_cpu(server.postgres.pid) if server.postgres else 0.0)
+                        try:
+                            (row,) = per_host_rate([n], workers, host_runs=mode)
+                        except Exception as exc:  # noqa: BLE001 - one size failing still reports the others
+                            rows.append([database, mode, n, workers, "-", "-", "-", "-", "-", "-", "-", f"failed: {exc}"[:120]])
+                            continue
+                        server_cpu = tree_cpu(server_pid) - cpu[0]
+                        db_cpu = tree_cpu(server.postgres.pid) - cpu[1] if server.postgres else None
+                        _, _, _, wall, rate, visible, visible_rate, plain = row
+                        rows.append([database, mode, n, workers, wall, rate, visible, visible_rate, plain,
+                                     server_cpu / n * 1000, "-" if db_cpu is None else db_cpu / n * 1000, ""])
+                        log(f"[{database}] {mode} {n} hosts: {rate:.0f} hosts/s wall, {visible_rate:.0f} visible")
                 if spy is not None:
                     spy.wait(timeout=profile + 60)
                     print(f"[{database}] server profile, py-spy, first {profile:.0f} s of the first size:")
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--workers", type=int, default=50)
     parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--modes", nargs="+", choices=["per_host", "batch"], default=["per_host"],
+                        help="prefect.host_runs to measure at each size (batch: where batch_threshold should be)")
     parser.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
                         help="py-spy the API server for SECONDS from the first size on (pip install py-spy)")
     args = parser.parse_args()
@@ -140,11 +143,11 @@ def main() -> None:
     rows: list[list[Any]] = []
     for database in args.databases:
         try:
-            rows += measure(database, args.sizes, args.workers, args.profile)
+            rows += measure(database, args.sizes, args.workers, args.profile, tuple(args.modes))
         except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL not installed: say so in the table
-            rows.append([database, "-", args.workers, "-", "-", "-", "-", "-", "-", f"failed: {exc}"[:200]])
-    headers = ["database", "hosts", "workers", "wall s", "runs/s", "visible s", "visible runs/s",
-               "server CPU ms/host", "db CPU ms/host", "note"]
+            rows.append([database, "-", "-", args.workers, "-", "-", "-", "-", "-", "-", "-", f"failed: {exc}"[:200]])
+    headers = ["database", "host_runs", "hosts", "workers", "wall s", "hosts/s", "visible s", "visible hosts/s",
+               "no Prefect s", "server CPU ms/host", "db CPU ms/host", "note"]
     print(table(headers, rows))
     print(f"load average {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s in all")
 
