@@ -28,7 +28,7 @@ from typing import Any, Literal
 from genja_prefect.results import TaskSkipResult, TaskSuccessResult
 from genja_prefect.task import Host, TaskInfo, TaskRuntimeContext, task
 from genja_prefect_flows.jobs import module_flow
-from genja_prefect_flows.common import FlowParameterError, build_runtime, finish_job, in_flow_run, results_payload, run_command
+from genja_prefect_flows.common import FlowParameterError, build_runtime, finish_job, in_flow_run, publish_table, results_payload, run_command
 
 __all__ = ["DEFAULT_COMMANDS", "RunCommands", "commands_table", "run_commands", "run_commands_job"]
 
@@ -193,11 +193,7 @@ def run_commands_job(
     results = genja.run_tasks([job])
     tree: dict[str, Any] = results_payload(results)
     if in_flow_run():
-        from prefect.artifacts import create_table_artifact
-
-        create_table_artifact(
-            table=commands_table(tree), key="genja-commands", description="Commands per host (run_commands)"
-        )
+        publish_table("genja-commands", commands_table(tree), "Commands per host (run_commands)")
     return finish_job(tree, results, genja.settings.prefect.fail_on)
 
 

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import re
@@ -36,6 +37,7 @@ __all__ = [
     "markdown_table",
     "pin_controlling_terminal",
     "publish_markdown",
+    "publish_table",
     "results_payload",
     "run_command",
     "run_logger",
@@ -263,15 +265,37 @@ def publish_markdown(key: str, markdown: str, description: str) -> None:
     job without Prefect's flow engine (:func:`genja_prefect.prefect.jobs.run_job`).
 
     Secrets in config text are masked here too, whatever the caller built the markdown from.
+    Within a job's record (both cases, for a ready-made job) the artifact is posted in the
+    background with the rest of the record: spooled, not lost or waited for, when Prefect is down.
     """
     if not in_flow_run():
         from genja_prefect.prefect.jobs import publish_artifact
 
         publish_artifact(key, "markdown", mask_secrets(markdown), description)
         return
+    from genja_prefect.prefect.jobs import publish_artifact
+
+    if publish_artifact(key, "markdown", mask_secrets(markdown), description):
+        return
     from prefect.artifacts import create_markdown_artifact
 
     create_markdown_artifact(markdown=mask_secrets(markdown), key=key, description=description)
+
+
+def publish_table(key: str, rows: list[dict[str, Any]], description: str) -> None:
+    """Create a table artifact in the Prefect flow run this job runs in (else do nothing);
+    within the job's record like :func:`publish_markdown`."""
+    if not in_flow_run():
+        return
+    from genja_prefect.prefect.jobs import publish_artifact
+
+    # The API's form of a table artifact: its rows as one JSON string, as Prefect's
+    # create_table_artifact sends them.
+    if publish_artifact(key, "table", json.dumps(rows, default=str), description):
+        return
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(table=rows, key=key, description=description)
 
 
 def __getattr__(name: str) -> Any:

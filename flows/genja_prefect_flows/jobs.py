@@ -100,9 +100,14 @@ def _make_flow(spec: JobSpec, fn: Callable[..., Any]) -> Any:
         if made is None:
             from prefect import flow
 
+            from genja_prefect.prefect.flow_run_guard import quiet_prefect_outage_noise, recorded_flow_run
+
             @functools.wraps(fn)
             def body(*args: Any, **kwargs: Any) -> Any:
-                return fn(*args, **kwargs)
+                # In a Prefect flow run (a deployment's): the job's record, artifacts and final
+                # state survive the Prefect server going away (flow_run_guard).
+                with recorded_flow_run():
+                    return fn(*args, **kwargs)
 
             # Prefect names the entrypoint of a served flow after the function:
             # ``genja_prefect_flows.facts:collect_facts`` resolves to this flow again.
@@ -111,6 +116,7 @@ def _make_flow(spec: JobSpec, fn: Callable[..., Any]) -> Any:
             for name in ("prefect.flow_runs", "prefect.engine"):
                 if _user_errors not in logging.getLogger(name).filters:
                     logging.getLogger(name).addFilter(_user_errors)
+            quiet_prefect_outage_noise()
             _flows[key] = made
         return made
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from genja_prefect.prefect.record import RunRecord
 
-__all__ = ["current_job_record", "publish_artifact", "recorded_job", "run_job"]
+__all__ = ["current_job_record", "job_record", "publish_artifact", "recorded_job", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,16 @@ JOB_RECORD_TIMEOUT_S = 15.0
 def current_job_record() -> RunRecord | None:
     """The record of the job being run by :func:`run_job` in this context, if any."""
     return _JOB.get()
+
+
+@contextmanager
+def job_record(record: RunRecord) -> Iterator[RunRecord]:
+    """Make ``record`` the current job's record in the block (the runs inside record into it)."""
+    token = _JOB.set(record)
+    try:
+        yield record
+    finally:
+        _JOB.reset(token)
 
 
 @contextmanager

@@ -93,6 +93,7 @@ class RunRecord:
         self.refused: list[str] = []
         self.last_error = ""
         self.failure = ""  # the last error seen, kept for the summary line
+        self.final_state = ""  # the name of the flow run's final state, when it was spooled too
         self.progress_at = time.monotonic()
         self._ops: collections.deque[_Op] = collections.deque()
         self._lock = threading.Lock()
@@ -297,6 +298,17 @@ class RunRecord:
             "`genja-prefect prefect sync` or the next run delivers them (twice is harmless)"
         )
 
+    def spool_call(self, path: str, body: Any, method: str = "POST") -> None:
+        """Spool one API call now, behind what :meth:`close` spooled (Prefect is known to be
+        unreachable); :meth:`summary` counts it."""
+        written = spool.append(self.key, [{"post": path, "method": method, "body": body, "resolves": None}])
+        self.spooled_ops += 1
+        self.lost_ops += 1 - written
+
+    def summary(self) -> str | None:
+        """The one line saying what of this run was spooled, and where (``None``: nothing)."""
+        return self._summary(EventSender.shared())
+
     @property
     def deferred(self) -> bool:
         """Whether delivery was left to the process's exit (its temporary server was starting)."""
@@ -383,9 +395,13 @@ class RunRecord:
         from genja_prefect.prefect.temporary_server import TemporaryServer
 
         what = []
-        if self.spooled_ops:
+        ops = self.spooled_ops
+        if self.final_state:
+            what.append(f"the flow run's final state ({self.final_state})")
+            ops -= 1
+        if ops or self.lost_ops:
             lost = f" ({self.lost_ops} lost: spool full)" if self.lost_ops else ""
-            what.append(f"{self.spooled_ops} run update(s){lost}")
+            what.append(f"{ops} run update(s){lost}")
         if self.spooled_events:
             what.append(f"{self.spooled_events} host task-run event(s)")
         if self.events_in_flight:

@@ -1,0 +1,235 @@
+"""A ready-made job run by Prefect's flow engine when the Prefect server goes away.
+
+A deployment's flow run (``python -m prefect.engine`` started by a worker), or a ready-made
+flow called from Python, runs inside Prefect's flow engine, which needs the API at the end: it
+sets the flow run's final state with Prefect's client, whose retries take ~80 s against a dead
+server before it raises -- and then again for the Failed state, ending the process with
+tracebacks and the flow run left Running. :func:`recorded_flow_run` wraps the job's function
+so that instead:
+
+- the job's runs record into one :class:`~genja_prefect.prefect.record.RunRecord` of the flow
+  run (its subflows, host task runs and artifacts, posted in the background and spooled when
+  Prefect does not take them: one line for the whole flow run, not one per run);
+- the flow run's final state -- Completed, or Failed as the job's hosts or its own error
+  decide -- is proposed as usual while the server answers; when it does not, the state goes to
+  the spool with the rest (with its persisted result, written to local storage by the engine
+  as always), Prefect's engine is told it was accepted, and the process ends normally (exit
+  code 0, so the worker does not mark the run Crashed either);
+- the flow run's log lines from then on are spooled too (Prefect's API log handler would
+  print ``--- Error logging to API ---`` per batch and hold the process's exit);
+- ONE WARNING says that Prefect was unreachable and what was spooled where:
+  ``genja-prefect prefect sync`` (or the next run) delivers it, and the flow run ends in the
+  state it deserves.
+
+An error of the job itself still fails the flow run with its traceback, as without an outage.
+Prefect's own connection noise during an outage (its suspension observer's websocket) is
+logged at DEBUG instead (:func:`quiet_prefect_outage_noise`).
+
+Example (what ``genja_prefect_flows.jobs`` does in each ready-made flow)::
+
+    @flow(name="collect-facts")
+    def collect_facts(settings: str) -> dict:
+        with recorded_flow_run():
+            return collect_facts_job(settings)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from genja_prefect.prefect import spool
+from genja_prefect.prefect.jobs import JOB_RECORD_TIMEOUT_S, job_record
+from genja_prefect.prefect.record import RunRecord
+
+__all__ = ["quiet_prefect_outage_noise", "recorded_flow_run"]
+
+logger = logging.getLogger(__name__)
+
+#: The longest the final-state check waits for the server's health endpoint.
+HEALTH_TIMEOUT_S = 5.0
+
+
+def _unreachable(api_url: str) -> str | None:
+    """Why the Prefect API at ``api_url`` does not answer (``None``: it does). One quick look:
+    Prefect's client would retry an unreachable server for over a minute."""
+    import httpx
+
+    try:
+        httpx.get(f"{api_url}/health", timeout=HEALTH_TIMEOUT_S).raise_for_status()
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+class _FinalState:
+    """Stands in for the flow engine's ``client.set_flow_run_state`` for one flow run, from the
+    end of the job's function until its final state has been set (then it removes itself)."""
+
+    def __init__(self, client: Any, flow_run_id: str, record: RunRecord) -> None:
+        self.client, self.flow_run_id, self.record = client, flow_run_id, record
+        self.original = client.set_flow_run_state
+        self.spooled_line: str | None = None  # the record's line, when it was spooled
+        self.offline = False  # Prefect was found unreachable: the final state is spooled
+        client.set_flow_run_state = self
+
+    def remove(self) -> None:
+        if self.client.__dict__.get("set_flow_run_state") is self:
+            del self.client.set_flow_run_state
+
+    def __call__(self, flow_run_id: Any, state: Any, force: bool = False) -> Any:
+        if str(flow_run_id) != self.flow_run_id or not state.is_final():
+            return self.original(flow_run_id, state, force=force)
+        self.remove()
+        import httpx
+
+        reason = _unreachable(self.record.api_url)
+        if reason is None:
+            try:
+                answer = self.original(flow_run_id, state, force=force)
+            except httpx.TransportError as exc:  # died just now: Prefect's own retries are spent
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                if self.spooled_line:
+                    logger.warning("%s", self.spooled_line)  # the record's part is in the spool
+                return answer
+        return self._spool(flow_run_id, state, reason)
+
+    def _spool(self, flow_run_id: Any, state: Any, reason: str) -> Any:
+        from uuid import uuid4
+
+        from prefect.client.schemas import OrchestrationResult
+        from prefect.client.schemas.responses import SetStateStatus, StateAcceptDetails
+        from prefect.states import to_state_create
+
+        state_create = to_state_create(state)
+        state_create.state_details.flow_run_id = flow_run_id
+        state_create.state_details.transition_id = uuid4()
+        body = {"state": state_create.model_dump(mode="json", serialize_as_any=True), "force": True}
+        record = self.record
+        record.failure = record.failure or reason
+        record.final_state = str(state.name or state.type.value.title())
+        record.spool_call(f"/flow_runs/{flow_run_id}/set_state", body)
+        self.offline = True
+        _spool_run_logs(record)
+        line = record.summary()
+        if line:
+            _warn(line)
+        # What the server would answer: the state accepted as proposed.
+        return OrchestrationResult(status=SetStateStatus.ACCEPT, state=state, details=StateAcceptDetails())
+
+
+def _warn(line: str) -> None:
+    """The one WARNING of the flow run: on its console and (spooled) in its log in the UI."""
+    try:
+        from prefect.logging import get_run_logger
+
+        get_run_logger().warning("%s", line)
+    except Exception:  # noqa: BLE001 - no run context: the module's logger says it
+        logger.warning("%s", line)
+
+
+_LOG_SINK_LOCK = threading.Lock()
+
+
+def _spool_run_logs(record: RunRecord) -> None:
+    """From now on, this process's flow-run log lines for the Prefect API go to the spool
+    (delivered with the rest) instead of Prefect's log worker, whose batches each retry the dead
+    server for over a minute (also when the process exits)."""
+    from prefect.logging.handlers import set_api_log_sink
+
+    def sink(log: dict[str, Any]) -> None:
+        log = {k: v for k, v in log.items() if k != "__payload_size__"}
+        with _LOG_SINK_LOCK:
+            spool.append(record.key, [{"post": "/logs/", "method": "POST", "body": [log], "resolves": None}])
+
+    set_api_log_sink(sink)
+
+
+def _restore_api_logs() -> None:
+    from prefect.logging.handlers import set_api_log_sink
+
+    set_api_log_sink(None)
+
+
+@contextmanager
+def recorded_flow_run() -> Iterator[RunRecord | None]:
+    """Around a ready-made job's function inside a Prefect flow run (see the module docstring);
+    nothing outside one (the command line runs the function itself: ``jobs.run_job``)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        yield None
+        return
+    _restore_api_logs()  # an earlier flow run of this process may have found Prefect down
+    flow_run = ctx.flow_run
+    name = ctx.flow.name if ctx.flow is not None else ""
+    record = RunRecord(name, "", parent_flow_run_id=str(flow_run.id), parent_flow_id=str(flow_run.flow_id))
+    guard = _FinalState(ctx.client, str(flow_run.id), record)
+    try:
+        with job_record(record):
+            yield record
+    except BaseException:
+        _close(record, guard)
+        raise
+    _close(record, guard)
+
+
+def _close(record: RunRecord, guard: _FinalState) -> None:
+    """Wait for the record as a command-line job does; what is left is spooled, and its line
+    waits for the flow run's final state (one line for both)."""
+    from genja_prefect.prefect.events import EventSender
+
+    line = record.close(stall_timeout=JOB_RECORD_TIMEOUT_S, total_timeout=120.0)
+    if line is None and not EventSender.shared().ephemeral and not record.deferred:
+        line = record.confirm_written(JOB_RECORD_TIMEOUT_S)
+    guard.spooled_line = line
+
+
+class _OutageNoise(logging.Filter):
+    """Prefect's own records about losing its server (its flow-run suspension observer's
+    websocket, and that observer's polling task cancelled at shutdown) go to DEBUG: the run's
+    one WARNING says that Prefect was unreachable and what it cost."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not _connection_trouble(exc):
+            return True
+        if record.name == "asyncio" and "Observer" not in record.getMessage():
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _connection_trouble(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a lost or refused connection, or the task that
+    watched one being cancelled."""
+    import httpx
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (OSError, EOFError, httpx.TransportError, asyncio.CancelledError)):
+            return True
+        if type(exc).__module__.startswith("websockets."):  # Prefect's events subscriber's
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
+
+
+_NOISE = _OutageNoise()
+#: Prefect's loggers whose connection-loss records are demoted (see _OutageNoise).
+NOISY_LOGGERS = ("prefect.FlowRunSuspendingObserver", "prefect.FlowRunCancellingObserver", "asyncio")
+
+
+def quiet_prefect_outage_noise() -> None:
+    """Install the filter that demotes Prefect's own connection-loss tracebacks to DEBUG."""
+    for name in NOISY_LOGGERS:
+        target = logging.getLogger(name)
+        if _NOISE not in target.filters:
+            target.addFilter(_NOISE)

@@ -1,0 +1,213 @@
+"""A deployment run whose Prefect server dies while its hosts work (issue 20).
+
+One ``prefect server start`` on 127.0.0.1 (SQLite in its own PREFECT_HOME), the ``genja-pool``
+process pool, the deployment ``backup-configs-nightly`` from deployments/prefect.yaml and one
+process worker. The run backs up three simulated IOS devices, each behind a loopback relay
+(tests/flows/relay.py) that holds new SSH connections. Once every host is in flight (its
+connection held at its relay, its task run Running in the API) the server is killed with
+SIGKILL (its whole process group: a crash, an OOM kill), then the devices are let through.
+
+The flow-run process (the worker's child, ``python -m prefect.engine``) must then:
+
+- write every host's backup file;
+- end by itself, within a generous bound, with ONE line saying that Prefect became
+  unreachable and what was spooled where, and no Python traceback in its output;
+- leave the run's record in the spool (``$PREFECT_HOME/genja-spool``).
+
+Then the server is started again on the same port and database, ``genja-prefect prefect sync``
+delivers the spool, and the API shows every host's task run, the subflow and the flow run in
+a final state (the flow run Completed, as its hosts are). Everything started is stopped by the
+test, and counted: no process with this server's PREFECT_HOME in its environment is left.
+
+The flow-run process's own output is told apart from the worker's: the run's ``command`` job
+variable is Prefect's default ``python -m prefect.engine`` with its stdout and stderr sent to a
+file (the worker streams both into its own output otherwise, mixed with its own lines).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genja_prefect.lab.lab_inventory import LabHost
+from tests.flows.prefect_server import (
+    TERMINAL,
+    PrefectServer,
+    _wait_healthy,
+    flow_run_processes,
+    prefect_server,
+    process_running,
+    stop_flow_run_processes,
+    stop_process,
+    wait_for,
+)
+from tests.flows.relay import HOLD_TIMEOUT_S, Gate, GatedRelay, gated_inventory
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
+CLI = str(Path(sys.executable).parent / "genja-prefect")
+HOSTS = ["sim-ios1", "sim-ios2", "sim-ios3"]
+#: The flow-run process must be done within this after the devices answer (record_timeout_s is
+#: 15 s; Prefect's own client retries come on top). Generous for a loaded 2-core machine.
+RUN_END_TIMEOUT_S = 240.0
+
+
+def _processes_with(marker: bytes) -> list[int]:
+    """Pids of processes whose environment holds ``marker`` (``NAME=value``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ and process_running(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def _kill(server: PrefectServer) -> None:
+    """SIGKILL the server's whole process group (no clean shutdown), as a crash would."""
+    proc = server.processes[0]
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def _restart(server: PrefectServer) -> subprocess.Popen[bytes]:
+    """``prefect server start`` again on the same port and database; once it answers."""
+    proc = server.spawn(["server", "start", "--host", "127.0.0.1", "--port", str(server.port)], server.log)
+    _wait_healthy(server, proc, 240.0)
+    return proc
+
+
+def _run_tree(server: PrefectServer, run_id: str) -> dict[str, Any]:
+    subflows = server.post("/flow_runs/filter", {
+        "flow_runs": {"parent_flow_run_id": {"any_": [run_id]}}, "limit": 50, "offset": 0})
+    task_runs = server.post("/task_runs/filter", {
+        "flow_runs": {"id": {"any_": [run_id, *(sub["id"] for sub in subflows)]}}, "limit": 200, "offset": 0})
+    return {"run": server.get(f"/flow_runs/{run_id}"), "subflows": subflows, "task_runs": task_runs}
+
+
+def _state(obj: dict[str, Any]) -> str | None:
+    return (obj["state"] or {}).get("type")
+
+
+def _host_states(tree: dict[str, Any]) -> dict[str, str | None]:
+    return {run["name"].split("@", 1)[1]: _state(run) for run in tree["task_runs"] if run["name"].startswith("backup_config@")}
+
+
+def _summary(tree: dict[str, Any]) -> str:
+    return json.dumps({
+        "run": tree["run"]["state"],
+        "subflows": {sub["name"]: sub["state"] for sub in tree["subflows"]},
+        "task_runs": {run["name"]: _state(run) for run in tree["task_runs"]},
+    }, indent=1, default=str)
+
+
+@pytest.mark.prefect_server
+@pytest.mark.timeout(1200)
+def test_a_deployment_run_outlives_its_server(sim_lab: Any, tmp_path: Path, cleanups: ExitStack) -> None:
+    lab = sim_lab(ios=len(HOSTS))
+    assert sorted(h.name for h in lab.by_kind("sim")) == HOSTS
+    gate = Gate(["devices"])
+    relayed = []
+    for host in lab.by_kind("sim"):
+        relay = GatedRelay(host.port, "devices", gate)
+        cleanups.callback(relay.stop)
+        relayed.append(LabHost(host.name, host.platform, "sim", relay.port))
+    cleanups.callback(gate.close)
+    settings = gated_inventory(tmp_path / "inventory", relayed, lab.username, lab.password, HOLD_TIMEOUT_S + 60)
+    backups = tmp_path / "backups"
+
+    home = tmp_path / "prefect-home"
+    server = cleanups.enter_context(prefect_server(home))
+    home_marker = f"PREFECT_HOME={home}".encode()
+    server.create_process_pool("genja-pool")
+    server.deploy(PREFECT_YAML, "backup-configs-nightly", cwd=REPO)
+    deployment = server.get("/deployments/name/backup-configs/backup-configs-nightly")
+    run_log = tmp_path / "flow-run.log"
+    engine = f"sh -c {shlex.quote(f'exec {shlex.quote(sys.executable)} -m prefect.engine >>{shlex.quote(str(run_log))} 2>&1')}"
+    run_id: str = server.post(f"/deployments/{deployment['id']}/create_flow_run", {
+        "parameters": {"settings": settings, "backup_dir": str(backups), "git": False, "workers": len(HOSTS)},
+        "job_variables": {"command": engine},
+        "tags": ["test"],
+    })["id"]
+    cleanups.callback(stop_flow_run_processes, run_id)  # only left when the run did not end
+    worker = server.spawn(["worker", "start", "--pool", "genja-pool", "--name", "w-outage"], tmp_path / "worker.log",
+                          cwd=tmp_path, extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"})
+    cleanups.callback(stop_process, worker)
+
+    def logs() -> str:
+        worker_log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+        run = run_log.read_text(errors="replace")[-5000:] if run_log.exists() else "(none)"
+        return f"--- worker:\n{worker_log}\n--- flow run:\n{run}"
+
+    # Every host in flight: connected (held at its relay) and its task run Running in the API.
+    assert gate.wait_for_arrivals(lambda arrived: arrived["devices"] >= len(HOSTS), HOLD_TIMEOUT_S - 60), f"{gate.arrived}\n{logs()}"
+    pid = int(wait_for(lambda: server.get(f"/flow_runs/{run_id}")["infrastructure_pid"], 120, "the run's pid"))
+
+    def all_running() -> bool:
+        states = _host_states(_run_tree(server, run_id))
+        return sorted(states) == HOSTS and set(states.values()) == {"RUNNING"}
+
+    wait_for(all_running, 180, lambda: f"every host's task run Running: {_summary(_run_tree(server, run_id))}")
+
+    _kill(server)
+    gate.release()
+
+    # The run ends by itself: its process and every child of it.
+    wait_for(lambda: not process_running(pid) and not flow_run_processes(run_id), RUN_END_TIMEOUT_S,
+             lambda: f"the flow-run process ended, left: {flow_run_processes(run_id)}\n{logs()}", interval=1.0)
+    output = run_log.read_text(errors="replace")
+
+    # (a) every host's backup written
+    written = sorted(p.stem for p in backups.glob("*.cfg"))
+    assert written == HOSTS, f"{written}\n{logs()}"
+    assert all("hostname" in (backups / f"{h}.cfg").read_text() for h in HOSTS)
+
+    # (b) one clear line, no traceback
+    assert "Traceback (most recent call last)" not in output, output[-6000:]
+    lines = [line for line in output.splitlines() if "Prefect did not record" in line or "unreachable" in line.lower()]
+    assert len(lines) == 1, output[-6000:]
+    assert str(home / "genja-spool") in lines[0], lines[0]
+
+    # (c) the run's record in the spool
+    spooled = list((home / "genja-spool").glob("*.jsonl"))
+    assert spooled, output[-6000:]
+    assert any(run_id in path.read_text() for path in spooled), [p.name for p in spooled]
+
+    # The server back on the same database; the spool delivered.
+    _restart(server)
+    done = subprocess.run([CLI, "prefect", "sync"], cwd=tmp_path, env=server.env, capture_output=True, text=True,
+                          timeout=RUN_END_TIMEOUT_S, check=False)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+
+    def final() -> dict[str, Any] | None:
+        tree = _run_tree(server, run_id)
+        hosts = _host_states(tree)
+        objects = [tree["run"], *tree["subflows"], *tree["task_runs"]]
+        return tree if sorted(hosts) == HOSTS and all(_state(o) in TERMINAL for o in objects) else None
+
+    tree = wait_for(final, 120, lambda: f"the run's record final: {_summary(_run_tree(server, run_id))}", interval=1.0)
+    assert set(_host_states(tree).values()) == {"COMPLETED"}, _summary(tree)
+    assert [_state(s) for s in tree["subflows"]] == ["COMPLETED"], _summary(tree)
+    assert _state(tree["run"]) == "COMPLETED", _summary(tree)
+
+    # Every process started for this server is stopped, and counted.
+    stop_process(worker)
+    server.stop()
+    wait_for(lambda: not _processes_with(home_marker), 60,
+             lambda: f"no process of this server left: {_processes_with(home_marker)}")
