@@ -66,15 +66,65 @@ def _unreachable(api_url: str) -> str | None:
     return None
 
 
+class _RunLogs:
+    """Where this process's log lines for the Prefect API go (Prefect's API log sink) while a
+    ready-made job's flow run is on: while the job runs, batches in its record (delivered in the
+    background, spooled if Prefect is down); afterwards to Prefect's own log worker, or to the
+    spool once Prefect was found unreachable -- Prefect's log worker would print ``--- Error
+    logging to API ---`` for each batch and retry each for over a minute, also at exit."""
+
+    BATCH_S = 2.0  # as Prefect's own log worker (PREFECT_LOGGING_TO_API_BATCH_INTERVAL)
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.mode = "record"  # then "prefect" or "spool"
+        self._items: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, log: dict[str, Any]) -> None:
+        log = {k: v for k, v in log.items() if k != "__payload_size__"}
+        with self._lock:
+            if self.mode == "record":
+                self._items.append(log)
+                if self._timer is None:
+                    self._timer = threading.Timer(self.BATCH_S, self.flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            mode = self.mode
+        if mode == "spool":
+            spool.append(self.record.key, [{"post": "/logs/", "method": "POST", "body": [log], "resolves": None}])
+        else:
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.instance().send(log)
+
+    def flush(self) -> None:
+        with self._lock:
+            items, self._items, self._timer = self._items, [], None
+        if items:
+            self.record.post("/logs/", items)
+
+    def switch(self, mode: str) -> None:
+        """``prefect`` or ``spool`` from now on; what the record was to take is flushed into it."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+            if self.mode == "record" and timer is not None:
+                timer.cancel()
+        self.flush()
+        with self._lock:
+            self.mode = mode
+
+
 class _FinalState:
     """Stands in for the flow engine's ``client.set_flow_run_state`` for one flow run, from the
-    end of the job's function until its final state has been set (then it removes itself)."""
+    start of the job's function until its final state has been set (then it removes itself)."""
 
-    def __init__(self, client: Any, flow_run_id: str, record: RunRecord) -> None:
-        self.client, self.flow_run_id, self.record = client, flow_run_id, record
+    def __init__(self, client: Any, flow_run_id: str, record: RunRecord, logs: _RunLogs) -> None:
+        self.client, self.flow_run_id, self.record, self.logs = client, flow_run_id, record, logs
         self.original = client.set_flow_run_state
         self.spooled_line: str | None = None  # the record's line, when it was spooled
-        self.offline = False  # Prefect was found unreachable: the final state is spooled
         client.set_flow_run_state = self
 
     def remove(self) -> None:
@@ -94,8 +144,9 @@ class _FinalState:
             except httpx.TransportError as exc:  # died just now: Prefect's own retries are spent
                 reason = f"{type(exc).__name__}: {exc}"
             else:
+                self.logs.switch("prefect")
                 if self.spooled_line:
-                    logger.warning("%s", self.spooled_line)  # the record's part is in the spool
+                    _warn(self.spooled_line)  # the record's part is in the spool
                 return answer
         return self._spool(flow_run_id, state, reason)
 
@@ -109,13 +160,13 @@ class _FinalState:
         state_create = to_state_create(state)
         state_create.state_details.flow_run_id = flow_run_id
         state_create.state_details.transition_id = uuid4()
+        # forced: the run ends as it did here, whatever the server recorded meanwhile
         body = {"state": state_create.model_dump(mode="json", serialize_as_any=True), "force": True}
         record = self.record
         record.failure = record.failure or reason
         record.final_state = str(state.name or state.type.value.title())
         record.spool_call(f"/flow_runs/{flow_run_id}/set_state", body)
-        self.offline = True
-        _spool_run_logs(record)
+        self.logs.switch("spool")
         line = record.summary()
         if line:
             _warn(line)
@@ -133,61 +184,48 @@ def _warn(line: str) -> None:
         logger.warning("%s", line)
 
 
-_LOG_SINK_LOCK = threading.Lock()
-
-
-def _spool_run_logs(record: RunRecord) -> None:
-    """From now on, this process's flow-run log lines for the Prefect API go to the spool
-    (delivered with the rest) instead of Prefect's log worker, whose batches each retry the dead
-    server for over a minute (also when the process exits)."""
-    from prefect.logging.handlers import set_api_log_sink
-
-    def sink(log: dict[str, Any]) -> None:
-        log = {k: v for k, v in log.items() if k != "__payload_size__"}
-        with _LOG_SINK_LOCK:
-            spool.append(record.key, [{"post": "/logs/", "method": "POST", "body": [log], "resolves": None}])
-
-    set_api_log_sink(sink)
-
-
-def _restore_api_logs() -> None:
-    from prefect.logging.handlers import set_api_log_sink
-
-    set_api_log_sink(None)
-
-
 @contextmanager
 def recorded_flow_run() -> Iterator[RunRecord | None]:
     """Around a ready-made job's function inside a Prefect flow run (see the module docstring);
     nothing outside one (the command line runs the function itself: ``jobs.run_job``)."""
     from prefect.context import FlowRunContext
+    from prefect.logging.handlers import APILogWorker, set_api_log_sink
 
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         yield None
         return
-    _restore_api_logs()  # an earlier flow run of this process may have found Prefect down
     flow_run = ctx.flow_run
     name = ctx.flow.name if ctx.flow is not None else ""
     record = RunRecord(name, "", parent_flow_run_id=str(flow_run.id), parent_flow_id=str(flow_run.flow_id))
-    guard = _FinalState(ctx.client, str(flow_run.id), record)
+    # The engine's own lines so far (the run's start) are delivered now, by Prefect's log worker
+    # while the server is known to be up: a batch left in it when the server dies would be
+    # retried against it and reported with "--- Error logging to API ---".
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread (a sync flow): drain_all blocks, as wanted
+        APILogWorker.drain_all(timeout=5.0, at_exit=False)
+    logs = _RunLogs(record)
+    set_api_log_sink(logs)
+    guard = _FinalState(ctx.client, str(flow_run.id), record, logs)
     try:
         with job_record(record):
             yield record
-    except BaseException:
-        _close(record, guard)
-        raise
-    _close(record, guard)
+    finally:
+        _close(record, guard, logs)
 
 
-def _close(record: RunRecord, guard: _FinalState) -> None:
+def _close(record: RunRecord, guard: _FinalState, logs: _RunLogs) -> None:
     """Wait for the record as a command-line job does; what is left is spooled, and its line
     waits for the flow run's final state (one line for both)."""
     from genja_prefect.prefect.events import EventSender
 
+    logs.switch("prefect")  # what the job logged goes with its record
     line = record.close(stall_timeout=JOB_RECORD_TIMEOUT_S, total_timeout=120.0)
     if line is None and not EventSender.shared().ephemeral and not record.deferred:
         line = record.confirm_written(JOB_RECORD_TIMEOUT_S)
+    if line is not None:
+        logs.switch("spool")  # Prefect gave up on: the job's error, if any, is logged next
     guard.spooled_line = line
 
 

@@ -32,6 +32,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 import pytest
 
 from genja_prefect.lab.lab_inventory import LabHost
+from tests.flows import prefect_rest
 from tests.flows.prefect_server import (
     TERMINAL,
     PrefectServer,
@@ -171,18 +173,24 @@ def test_a_deployment_run_outlives_its_server(sim_lab: Any, tmp_path: Path, clea
     # The run ends by itself: its process and every child of it.
     wait_for(lambda: not process_running(pid) and not flow_run_processes(run_id), RUN_END_TIMEOUT_S,
              lambda: f"the flow-run process ended, left: {flow_run_processes(run_id)}\n{logs()}", interval=1.0)
+    ended = time.time()
     output = run_log.read_text(errors="replace")
 
     # (a) every host's backup written
     written = sorted(p.stem for p in backups.glob("*.cfg"))
     assert written == HOSTS, f"{written}\n{logs()}"
     assert all("hostname" in (backups / f"{h}.cfg").read_text() for h in HOSTS)
+    last_backup = max((backups / f"{h}.cfg").stat().st_mtime for h in HOSTS)
+    print(f"\nlast backup written -> flow-run process gone: {ended - last_backup:.1f} s")
 
-    # (b) one clear line, no traceback
+    # (b) one clear line, no traceback; the run ended as it deserves, also for its worker
     assert "Traceback (most recent call last)" not in output, output[-6000:]
+    assert "Error logging to API" not in output, output[-6000:]
     lines = [line for line in output.splitlines() if "Prefect did not record" in line or "unreachable" in line.lower()]
     assert len(lines) == 1, output[-6000:]
-    assert str(home / "genja-spool") in lines[0], lines[0]
+    assert "ConnectError" in lines[0] and "the flow run's final state (Completed)" in lines[0], lines[0]
+    assert f"spooled to {home / 'genja-spool'};" in lines[0], lines[0]
+    assert "Finished in state Completed()" in output, output[-6000:]
 
     # (c) the run's record in the spool
     spooled = list((home / "genja-spool").glob("*.jsonl"))
@@ -205,9 +213,104 @@ def test_a_deployment_run_outlives_its_server(sim_lab: Any, tmp_path: Path, clea
     assert set(_host_states(tree).values()) == {"COMPLETED"}, _summary(tree)
     assert [_state(s) for s in tree["subflows"]] == ["COMPLETED"], _summary(tree)
     assert _state(tree["run"]) == "COMPLETED", _summary(tree)
+    assert not list((home / "genja-spool").glob("*.jsonl"))
+    # Its persisted result (written to local storage by the engine), its artifact and its log
+    # lines from the outage on (the WARNING among them) came with the spooled record.
+    result = server.flow_run_result(run_id)
+    assert sorted(result["hosts"]) == HOSTS and {e["status"] for e in result["hosts"].values()} == {"passed"}, result
+    assert prefect_rest.artifacts("genja-backups", run_id, server.api_url)
+    logged = [entry["message"] for entry in server.post("/logs/filter", {
+        "logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200, "offset": 0})]
+    assert any("Prefect did not record all of this run" in m for m in logged), logged
+    assert any("Finished in state Completed()" in m for m in logged), logged
 
     # Every process started for this server is stopped, and counted.
     stop_process(worker)
     server.stop()
     wait_for(lambda: not _processes_with(home_marker), 60,
              lambda: f"no process of this server left: {_processes_with(home_marker)}")
+
+
+JOBS = '''
+import os, pathlib, time
+from genja_prefect.task import TaskSuccessResult, task
+from genja_prefect_flows.common import build_runtime
+
+MARKERS = pathlib.Path(os.environ["OUTAGE_MARKERS"])
+
+
+@task(name="outage_work")
+class Work:
+    def start(self, task, host, context):
+        (MARKERS / f"working-{host.id}").touch()
+        deadline = time.monotonic() + 240  # the test lets it go on once the server is killed
+        while not (MARKERS / "server-killed").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return TaskSuccessResult(result=host.id)
+
+
+def explode_job(settings, filter=None, workers=None, runner=None):
+    build_runtime(settings, filter, workers, runner, job="explode").run_tasks([Work()])
+    raise RuntimeError("the job's own error after its hosts")
+'''
+
+CALLER = '''
+from genja_prefect_flows.jobs import JobSpec
+
+JobSpec("explode", "explode-job", "outage_jobs").flow()(settings="settings.yaml")
+'''
+
+
+@pytest.mark.prefect_server
+@pytest.mark.timeout(900)
+def test_a_job_failing_for_its_own_reason_while_prefect_is_down_keeps_its_traceback(
+    tmp_path: Path, cleanups: ExitStack
+) -> None:
+    """A ready-made job's flow (Prefect's flow engine, called from Python) whose server dies
+    while its hosts work, and whose function then raises its own error: the error and its
+    traceback are shown (and raised to the caller) as without an outage, Prefect's connection
+    errors are not, one line says the Failed state was spooled, and after a restart and
+    ``prefect sync`` the flow run is Failed with that error."""
+    job = tmp_path / "job"
+    (job / "markers").mkdir(parents=True)
+    (job / "outage_jobs.py").write_text(JOBS)
+    (job / "caller.py").write_text(CALLER)
+    (job / "hosts.yaml").write_text("h1:\n  hostname: 127.0.0.1\nh2:\n  hostname: 127.0.0.1\n")
+    (job / "settings.yaml").write_text("inventory:\n  plugin: FileInventoryPlugin\n  options: {hosts_file: hosts.yaml}\n")
+    home = tmp_path / "prefect-home"
+    server = cleanups.enter_context(prefect_server(home))
+    proc = subprocess.Popen([sys.executable, "caller.py"], cwd=job, env={**server.env, "OUTAGE_MARKERS": str(job / "markers")},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    cleanups.callback(stop_process, proc)  # type: ignore[arg-type]
+    wait_for(lambda: len(list((job / "markers").glob("working-*"))) == 2 or proc.poll() is not None, 180,
+             "both hosts working")
+    _kill(server)
+    (job / "markers" / "server-killed").touch()
+    output, _ = proc.communicate(timeout=RUN_END_TIMEOUT_S)
+
+    assert proc.returncode != 0, output[-6000:]  # the caller gets the job's error
+    assert "RuntimeError: the job's own error after its hosts" in output, output[-6000:]
+    assert "Traceback (most recent call last)" in output, output[-6000:]  # its traceback is shown
+    assert "ConnectError" not in output.replace("(ConnectError: [Errno 111] Connection refused)", ""), output[-6000:]
+    assert "Error logging to API" not in output, output[-6000:]
+    lines = [line for line in output.splitlines() if "Prefect did not record" in line]
+    assert len(lines) == 1 and "the flow run's final state (Failed)" in lines[0], output[-6000:]
+
+    _restart(server)
+    done = subprocess.run([CLI, "prefect", "sync"], cwd=job, env=server.env, capture_output=True, text=True,
+                          timeout=RUN_END_TIMEOUT_S, check=False)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    runs = server.post("/flow_runs/filter", {"flows": {"name": {"any_": ["explode-job"]}}, "limit": 10, "offset": 0})
+    outer = [r for r in runs if not r.get("parent_task_run_id")]
+    assert len(outer) == 1, runs
+    tree = wait_for(lambda: (lambda t: t if _state(t["run"]) in TERMINAL and all(
+        _state(r) in TERMINAL for r in t["task_runs"]) else None)(_run_tree(server, outer[0]["id"])), 120,
+        lambda: _summary(_run_tree(server, outer[0]["id"])), interval=1.0)
+    assert _state(tree["run"]) == "FAILED", _summary(tree)
+    assert "RuntimeError: the job's own error after its hosts" in tree["run"]["state"]["message"], _summary(tree)
+    hosts = {r["name"]: _state(r) for r in tree["task_runs"] if r["name"].startswith("outage_work@")}
+    assert hosts == {"outage_work@h1": "COMPLETED", "outage_work@h2": "COMPLETED"}, _summary(tree)
+
+    server.stop()
+    wait_for(lambda: not _processes_with(f"PREFECT_HOME={home}".encode()), 60,
+             lambda: f"no process of this server left: {_processes_with(f'PREFECT_HOME={home}'.encode())}")
