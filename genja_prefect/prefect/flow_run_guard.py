@@ -74,6 +74,7 @@ class _RunLogs:
     logging to API ---`` for each batch and retry each for over a minute, also at exit."""
 
     BATCH_S = 2.0  # as Prefect's own log worker (PREFECT_LOGGING_TO_API_BATCH_INTERVAL)
+    BATCH_SIZE = 1000  # lines per POST at most
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
@@ -87,34 +88,39 @@ class _RunLogs:
         with self._lock:
             if self.mode == "record":
                 self._items.append(log)
-                if self._timer is None:
+                full = len(self._items) >= self.BATCH_SIZE
+                if self._timer is None and not full:
                     self._timer = threading.Timer(self.BATCH_S, self.flush)
                     self._timer.daemon = True
                     self._timer.start()
-                return
+                if not full:
+                    return
             mode = self.mode
-        if mode == "spool":
+        if mode == "record":
+            self.flush()
+        elif mode == "spool" and log.get("flow_run_id") == self.record.flow_run_id:
             spool.append(self.record.key, [{"post": "/logs/", "method": "POST", "body": [log], "resolves": None}])
         else:
             from prefect.logging.handlers import APILogWorker
 
             APILogWorker.instance().send(log)
 
-    def flush(self) -> None:
+    def flush(self, mode: str | None = None) -> None:
+        """Hand the lines gathered so far to the record; with ``mode``, switch to it at once."""
         with self._lock:
-            items, self._items, self._timer = self._items, [], None
+            items, self._items = self._items, []
+            timer, self._timer = self._timer, None
+            if mode is not None:
+                self.mode = mode
+        if timer is not None:
+            timer.cancel()  # a no-op when it is the timer calling
         if items:
             self.record.post("/logs/", items)
 
     def switch(self, mode: str) -> None:
-        """``prefect`` or ``spool`` from now on; what the record was to take is flushed into it."""
-        with self._lock:
-            timer, self._timer = self._timer, None
-            if self.mode == "record" and timer is not None:
-                timer.cancel()
-        self.flush()
-        with self._lock:
-            self.mode = mode
+        """``prefect`` or ``spool`` (only this flow run's lines; others go to Prefect's log
+        worker) from now on; what the record was to take is handed to it first."""
+        self.flush(mode)
 
 
 class _FinalState:
