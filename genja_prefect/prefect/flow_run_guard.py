@@ -195,7 +195,7 @@ def recorded_flow_run() -> Iterator[RunRecord | None]:
     """Around a ready-made job's function inside a Prefect flow run (see the module docstring);
     nothing outside one (the command line runs the function itself: ``jobs.run_job``)."""
     from prefect.context import FlowRunContext
-    from prefect.logging.handlers import APILogWorker, set_api_log_sink
+    from prefect.logging.handlers import set_api_log_sink
 
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
@@ -207,10 +207,7 @@ def recorded_flow_run() -> Iterator[RunRecord | None]:
     # The engine's own lines so far (the run's start) are delivered now, by Prefect's log worker
     # while the server is known to be up: a batch left in it when the server dies would be
     # retried against it and reported with "--- Error logging to API ---".
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # no loop in this thread (a sync flow): drain_all blocks, as wanted
-        APILogWorker.drain_all(timeout=5.0, at_exit=False)
+    _deliver_logs_so_far(5.0)
     logs = _RunLogs(record)
     set_api_log_sink(logs)
     guard = _FinalState(ctx.client, str(flow_run.id), record, logs)
@@ -219,6 +216,20 @@ def recorded_flow_run() -> Iterator[RunRecord | None]:
             yield record
     finally:
         _close(record, guard, logs)
+
+
+def _deliver_logs_so_far(timeout: float) -> None:
+    """Have Prefect's log worker send what it holds, waiting at most ``timeout`` s. Only that
+    worker: ``APILogWorker.drain_all`` would stop Prefect's events worker too (the services
+    share one registry), which warns "Still processing items" while it finishes."""
+    from prefect.logging.handlers import APILogWorker
+
+    worker = APILogWorker.instance()
+    # drain() blocks until the worker has sent its queue; in a thread of its own, so the wait
+    # is bounded (and no event loop of the caller's is in the way)
+    waiter = threading.Thread(target=worker.drain, name="genja-prefect-log-drain", daemon=True)
+    waiter.start()
+    waiter.join(timeout)
 
 
 def _close(record: RunRecord, guard: _FinalState, logs: _RunLogs) -> None:
