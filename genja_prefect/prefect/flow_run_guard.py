@@ -8,15 +8,15 @@ tracebacks and the flow run left Running. :func:`recorded_flow_run` wraps the jo
 so that instead:
 
 - the job's runs record into one :class:`~genja_prefect.prefect.record.RunRecord` of the flow
-  run (its subflows, host task runs and artifacts, posted in the background and spooled when
-  Prefect does not take them: one line for the whole flow run, not one per run);
+  run (its subflows, host task runs, artifacts and log lines, posted in the background and
+  spooled when Prefect does not take them: one line for the whole flow run, not one per run);
 - the flow run's final state -- Completed, or Failed as the job's hosts or its own error
   decide -- is proposed as usual while the server answers; when it does not, the state goes to
   the spool with the rest (with its persisted result, written to local storage by the engine
   as always), Prefect's engine is told it was accepted, and the process ends normally (exit
   code 0, so the worker does not mark the run Crashed either);
-- the flow run's log lines from then on are spooled too (Prefect's API log handler would
-  print ``--- Error logging to API ---`` per batch and hold the process's exit);
+- the flow run's log lines from then on are spooled too (Prefect's log worker would print
+  ``--- Error logging to API ---`` per batch and retry each for over a minute, also at exit);
 - ONE WARNING says that Prefect was unreachable and what was spooled where:
   ``genja-prefect prefect sync`` (or the next run) delivers it, and the flow run ends in the
   state it deserves.
