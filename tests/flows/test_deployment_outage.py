@@ -214,6 +214,9 @@ def test_a_deployment_run_outlives_its_server(sim_lab: Any, tmp_path: Path, clea
     assert [_state(s) for s in tree["subflows"]] == ["COMPLETED"], _summary(tree)
     assert _state(tree["run"]) == "COMPLETED", _summary(tree)
     assert not list((home / "genja-spool").glob("*.jsonl"))
+    # The process exited 0 (checked this late: the worker logs it after the fact): for any other
+    # exit code a worker logs "Process exited with status code: N" and proposes Crashed.
+    assert "Process exited with status code" not in (tmp_path / "worker.log").read_text(errors="replace"), logs()
     # Its persisted result (written to local storage by the engine), its artifact and its log
     # lines from the outage on (the WARNING among them) came with the spooled record.
     result = server.flow_run_result(run_id)
