@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from genja_prefect.prefect import spool
+from genja_prefect.prefect import api, spool
 from genja_prefect.prefect.jobs import JOB_RECORD_TIMEOUT_S, job_record
 from genja_prefect.prefect.record import RunRecord
 
@@ -54,13 +54,18 @@ logger = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 5.0
 
 
-def _unreachable(api_url: str) -> str | None:
-    """Why the Prefect API at ``api_url`` does not answer (``None``: it does). One quick look:
-    Prefect's client would retry an unreachable server for over a minute."""
+def _unreachable() -> str | None:
+    """Why this process's Prefect API does not answer (``None``: it does). One quick look, with
+    the API's credentials: Prefect's client would retry an unreachable server for over a minute."""
     import httpx
 
     try:
-        httpx.get(f"{api_url}/health", timeout=HEALTH_TIMEOUT_S).raise_for_status()
+        http = api.client(timeout=HEALTH_TIMEOUT_S)
+    except RuntimeError:  # no URL here (Prefect's ephemeral mode): its own client decides
+        return None
+    try:
+        with http:
+            http.get("/health").raise_for_status()
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -143,7 +148,7 @@ class _FinalState:
         self.remove()
         import httpx
 
-        reason = _unreachable(self.record.api_url)
+        reason = _unreachable()
         if reason is None:
             try:
                 answer = self.original(flow_run_id, state, force=force)

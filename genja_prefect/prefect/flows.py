@@ -465,10 +465,7 @@ def _open_record(runtime: "Genja", label: str) -> RunRecord:
         ctx = FlowRunContext.get()
     if ctx is not None and ctx.flow_run is not None:
         name = ctx.flow.name if ctx.flow is not None else config.flow_name
-        # A ready-made job's flow run has a record of its own (flow_run_guard): one spool line for it all.
-        parent = job if job is not None and job.flow_run_id == str(ctx.flow_run.id) else None
-        record = RunRecord(name, "", parent_flow_run_id=str(ctx.flow_run.id), parent_flow_id=str(ctx.flow_run.flow_id),
-                           parent=parent)
+        record = RunRecord(name, "", parent_flow_run_id=str(ctx.flow_run.id), parent_flow_id=str(ctx.flow_run.flow_id))
         if runtime.run_parameters.get("job") and ctx.flow_run.name != label:
             # A ready-made job's flow run (also a deployment's): named after the job and its
             # selection once the selection is known.
