@@ -212,7 +212,9 @@ class EventSender:
         if self.ephemeral and self.sent:
             self.wait_until_written(self.exit_wait)
 
-    def wait_until_written(self, timeout: float, poll: float = 0.2, *, task_runs_only: bool = False) -> bool:
+    def wait_until_written(
+        self, timeout: float, poll: float = 0.2, *, task_runs_only: bool = False, stall: float = 30.0
+    ) -> bool:
         """Block until the server has written every event this sender posted (best estimate).
 
         ``task_runs_only``: return once the task runs are written (the end of a run: what
@@ -221,7 +223,10 @@ class EventSender:
         (batched, up to ~1 s, longer after a large run) would be lost. Task runs come first:
         once they are all written, stored events get at most 10 s more. A busy server's
         errors (503, timeouts) are retried until ``timeout``; a server that is gone ends the
-        wait. Call it only while the sender is idle (after :meth:`flush`).
+        wait, and so does one that answers but writes none of them for ``stall`` seconds (task
+        runs of a flow run that was never created -- its record spooled -- are never written:
+        they are in the spool, as accepted final states). Call it only while the sender is idle
+        (after :meth:`flush`).
         """
         import httpx
 
@@ -229,6 +234,7 @@ class EventSender:
         deadline = start + timeout
         runs_done_at: float | None = None
         recorded = persisted = 0.0
+        most, moved_at = -1.0, start  # the highest count seen, and when it last grew
         last_error = ""
         try:
             client = api.client(timeout=10.0)
@@ -246,6 +252,14 @@ class EventSender:
                 except Exception as exc:  # noqa: BLE001 - a busy server (503, timeout): ask again
                     last_error = f"{type(exc).__name__}: {exc}"
                 now = time.monotonic()
+                if recorded + persisted > most:
+                    most, moved_at = recorded + persisted, now
+                elif not last_error and now - moved_at > stall:
+                    logger.info(
+                        "the Prefect server wrote none of the last %d task-run events in %.0f s; not waiting for them",
+                        self.sent - recorded, stall,
+                    )  # fmt: skip
+                    return False
                 if not last_error and recorded >= self.sent:
                     if persisted >= self.sent or task_runs_only:
                         return True
