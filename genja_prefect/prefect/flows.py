@@ -449,7 +449,7 @@ def _wait_for_the_record(record: RunRecord, runtime: "Genja") -> None:
     if not sender.ephemeral and record.parent is None and not record.deferred:
         # A server of the user's outlives this process: the call returns once it has written
         # the task runs (batched, within ~1 s). The temporary server is waited for at exit.
-        warning = record.confirm_written(config.record_timeout_s)
+        warning = record.confirm_written(config.record_timeout_s, config.flush_timeout_s)
         if warning:
             logger.warning("%s", warning)
 

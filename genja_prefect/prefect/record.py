@@ -279,13 +279,14 @@ class RunRecord:
         _GAVE_UP_AT = time.monotonic()
         return self._spool_rest(sender, stall_timeout)
 
-    def confirm_written(self, timeout: float) -> str | None:
+    def confirm_written(self, stall: float, timeout: float = 120.0) -> str | None:
         """After a delivered record, on a server of the user's: wait until it has written the
-        task runs. If it stops first (killed right after accepting them: its in-memory queue is
-        lost), spool the run's accepted final host states again and say so (one line)."""
+        task runs -- while it makes progress, at most ``timeout``; ``stall`` seconds without
+        any. If it stops first (killed right after accepting them: its in-memory queue is
+        lost) or stalls, spool the run's accepted final host states again and say so (one line)."""
         sender = EventSender.shared()
         ids = {self.flow_run_id, *self.subflow_ids}
-        if sender.wait_until_written(timeout, task_runs_only=True):
+        if sender.wait_until_written(timeout, task_runs_only=True, stall=stall):
             sender.accepted_finals(ids)
             return None
         events = sender.accepted_finals(ids)
@@ -293,7 +294,8 @@ class RunRecord:
         if not written:
             return None
         return (
-            f"Prefect accepted this run's record but did not confirm writing it within {timeout:.0f} s: "
+            "Prefect accepted this run's record but did not confirm writing it "
+            f"(nothing written for {stall:.0f} s, or not all within {timeout:.0f} s): "
             f"{written} host final state(s) spooled to {spool.spool_dir()} again; "
             "`genja-prefect prefect sync` or the next run delivers them (twice is harmless)"
         )
