@@ -36,16 +36,18 @@ def _run_uuid(client: Any, id_or_name: str) -> UUID:
 
 def find_run_by_call_id(call_id: str) -> str | None:
     """The id of the flow run whose recorded invocation has ``call_id`` (the command line tags
-    each of its runs so it can print the run's id), or None."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.sorting import FlowRunSort
+    each of its runs so it can print the run's id), or None. Plain HTTP: a CLI run that recorded
+    without importing Prefect does not import it for this either."""
+    from genja_prefect.prefect import api
 
     try:
-        with get_client(sync_client=True) as client:
-            for run in client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50):
-                invocation = (run.parameters or {}).get("invocation") or {}
+        with api.client(timeout=10.0) as client:
+            response = client.post("/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_DESC", "limit": 50})
+            response.raise_for_status()
+            for run in response.json():
+                invocation = (run.get("parameters") or {}).get("invocation") or {}
                 if isinstance(invocation, dict) and invocation.get("call_id") == call_id:
-                    return str(run.id)
+                    return str(run["id"])
     except Exception as exc:  # noqa: BLE001 - Prefect down: the run's results stand without its id
         logger.debug("could not look the run up in Prefect: %s", exc)
     return None
