@@ -56,28 +56,8 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             continue
 
 
-def flow_run_processes(flow_run_id: str) -> list[int]:
-    """Pids of the processes running flow run ``flow_run_id``: the worker starts each run with
-    PREFECT__FLOW_RUN_ID in its environment, which its children (ssh) inherit."""
-    marker = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
-
-
-def stop_server_flow_runs(api_url: str) -> list[int]:
-    """SIGKILL every flow-run process a worker started against the server at ``api_url``
-    (a process worker starts each run in a session of its own: stopping the worker leaves it).
-    For tests whose runs are created by the scheduler, so their ids are not known up front."""
-    markers = (f"PREFECT_API_URL={api_url}".encode(), b"PREFECT__FLOW_RUN_ID=")
+def processes_where(environ_matches: Callable[[list[bytes]], bool]) -> list[int]:
+    """Pids of the processes whose environment (``NAME=value`` items) ``environ_matches``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -86,8 +66,34 @@ def stop_server_flow_runs(api_url: str) -> list[int]:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if markers[0] in environ and any(item.startswith(markers[1]) for item in environ):
+        if environ_matches(environ):
             found.append(int(entry.name))
+    return found
+
+
+def flow_run_processes(flow_run_id: str) -> list[int]:
+    """Pids of the processes running flow run ``flow_run_id``: the worker starts each run with
+    PREFECT__FLOW_RUN_ID in its environment, which its children (ssh) inherit."""
+    marker = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    return processes_where(lambda environ: marker in environ)
+
+
+def kill_server(server: "PrefectServer") -> None:
+    """SIGKILL the server's whole process group (no clean shutdown), as a crash or an OOM kill would."""
+    proc = server.processes[0]
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def stop_server_flow_runs(api_url: str) -> list[int]:
+    """SIGKILL every flow-run process a worker started against the server at ``api_url``
+    (a process worker starts each run in a session of its own: stopping the worker leaves it).
+    For tests whose runs are created by the scheduler, so their ids are not known up front."""
+    url, run = f"PREFECT_API_URL={api_url}".encode(), b"PREFECT__FLOW_RUN_ID="
+    found = processes_where(lambda environ: url in environ and any(item.startswith(run) for item in environ))
     for pid in found:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -46,6 +46,8 @@ from tests.flows.prefect_server import (
     PrefectServer,
     _wait_healthy,
     flow_run_processes,
+    kill_server,
+    processes_where,
     prefect_server,
     process_running,
     stop_flow_run_processes,
@@ -64,28 +66,8 @@ RUN_END_TIMEOUT_S = 240.0
 
 
 def _processes_with(marker: bytes) -> list[int]:
-    """Pids of processes whose environment holds ``marker`` (``NAME=value``)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker in environ and process_running(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
-def _kill(server: PrefectServer) -> None:
-    """SIGKILL the server's whole process group (no clean shutdown), as a crash would."""
-    proc = server.processes[0]
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
+    """Pids of live processes whose environment holds ``marker`` (``NAME=value``)."""
+    return [pid for pid in processes_where(lambda environ: marker in environ) if process_running(pid)]
 
 
 def _restart(server: PrefectServer) -> subprocess.Popen[bytes]:
@@ -167,7 +149,7 @@ def test_a_deployment_run_outlives_its_server(sim_lab: Any, tmp_path: Path, clea
 
     wait_for(all_running, 180, lambda: f"every host's task run Running: {_summary(_run_tree(server, run_id))}")
 
-    _kill(server)
+    kill_server(server)
     gate.release()
 
     # The run ends by itself: its process and every child of it.
@@ -287,7 +269,7 @@ def test_a_job_failing_for_its_own_reason_while_prefect_is_down_keeps_its_traceb
     cleanups.callback(stop_process, proc)  # type: ignore[arg-type]
     wait_for(lambda: len(list((job / "markers").glob("working-*"))) == 2 or proc.poll() is not None, 180,
              "both hosts working")
-    _kill(server)
+    kill_server(server)
     (job / "markers" / "server-killed").touch()
     output, _ = proc.communicate(timeout=RUN_END_TIMEOUT_S)
 

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.flows.prefect_server import PrefectServer, _wait_healthy, prefect_server, wait_for
+from tests.flows.prefect_server import PrefectServer, _wait_healthy, kill_server, prefect_server, wait_for
 
 from .api_proxy import ApiProxy
 
@@ -78,16 +78,6 @@ def job_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "markers").mkdir()
     (root / "client-home").mkdir()
     return root
-
-
-def kill(server: PrefectServer) -> None:
-    """SIGKILL the server (no clean shutdown), as a crash or an OOM kill would."""
-    proc = server.processes[0]
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
 
 
 def restart(server: PrefectServer) -> None:
@@ -181,7 +171,7 @@ def test_server_killed_during_a_run_and_down_for_the_next_one(server: PrefectSer
     proc = start_cli(job_dir, env, "During")
     markers = job_dir / "markers"
     wait_for(lambda: any(markers.glob("outage_during-*")) or proc.poll() is not None, 120, "a first host done")
-    kill(server)
+    kill_server(server)
     err, after = finish_cli(proc, job_dir, "outage_during")
     assert len(warnings_in(err)) == 1, err
     FIGURES["killed during the run"] = f"{after:.1f} s"
@@ -205,7 +195,7 @@ def test_server_killed_and_restarted_while_hosts_work(server: PrefectServer, job
     try:
         proc = start_cli(job_dir, cli_env(server, job_dir), "Restart")
         wait_for(lambda: any((job_dir / "markers").glob("outage_restart-*")), 120, "a first host done")
-        kill(server)
+        kill_server(server)
         restart(server)
         err, after = finish_cli(proc, job_dir, "outage_restart")
     finally:
@@ -219,7 +209,7 @@ def test_server_killed_and_restarted_while_hosts_work(server: PrefectServer, job
 def test_server_killed_when_the_last_host_finishes(server: PrefectServer, job_dir: Path) -> None:
     proc = start_cli(job_dir, cli_env(server, job_dir), "AtEnd")
     wait_for(lambda: len(list((job_dir / "markers").glob("outage_at_end-*"))) == len(HOSTS), 120, "every host done", 0.05)
-    kill(server)
+    kill_server(server)
     err, after = finish_cli(proc, job_dir, "outage_at_end")
     assert len(warnings_in(err)) <= 1, err
     FIGURES["killed as the last host finishes"] = f"{after:.1f} s"
