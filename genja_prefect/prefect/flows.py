@@ -51,7 +51,7 @@ from genja_prefect.prefect.naming import (
     subflow_run_name,
 )
 from genja_prefect.prefect.events import EventSender
-from genja_prefect.prefect.locks import HostLocks
+from genja_prefect.prefect.locks import HostLocks, limit_names
 from genja_prefect.prefect.server import tune_ephemeral_server
 from genja_prefect.prefect.jobs import current_job_record
 from genja_prefect.prefect.record import RunRecord
@@ -495,7 +495,7 @@ def _host_locks(runtime: "Genja", host_ids: Sequence[str]) -> HostLocks | None:
         # One quick look (2 s): Prefect's client would retry an unreachable server for seconds.
         with api.client(timeout=2.0) as client:
             try:
-                existing = HostLocks.limit_names(client)
+                existing = limit_names(client)
             except httpx.HTTPError as exc:
                 why = f"Prefect is unreachable ({type(exc).__name__})"
             else:

@@ -34,7 +34,8 @@ def device_lock_name(host_id: str) -> str:
     return f"{DEVICE_LOCK_PREFIX}{host_id}"
 
 
-def _limit_names(client: Any) -> set[str]:
+def limit_names(client: Any) -> set[str]:
+    """The names of the server's active concurrency limits (raises what the client raises)."""
     names: set[str] = set()
     offset = 0
     while True:
@@ -60,11 +61,6 @@ class HostLocks:
         self.tag_limits = tag_limits
         self.device_lock = device_lock
 
-    @staticmethod
-    def limit_names(client: Any) -> set[str]:
-        """The names of the server's active concurrency limits (raises what the client raises)."""
-        return _limit_names(client)
-
     @classmethod
     def for_run(
         cls, client: Any, hosts: Iterable[Host], device_lock: bool, existing: set[str] | None = None
@@ -73,7 +69,7 @@ class HostLocks:
         ``device_lock`` create missing device limits."""
         try:
             if existing is None:
-                existing = _limit_names(client)
+                existing = limit_names(client)
         except Exception as exc:  # noqa: BLE001 - no limits readable: run without them, loudly
             logger.warning("could not read Prefect's concurrency limits (%s): hosts run without them", exc)
             return cls(set(), False)
