@@ -1,12 +1,15 @@
 """Cold start: the whole ``genja-prefect run collect_facts`` command on 6 lab devices, wall clock
 from the shell's point of view, side by side with what it is measured against (issue 15):
 
-- ``prefect, no server``: no ``PREFECT_API_URL``; the command starts a temporary Prefect server
-  for itself (in the background: the devices do not wait for it) and exits once the run's
-  record is written;
+- ``prefect, no server, not at a terminal``: no ``PREFECT_API_URL``; as in cron, CI and
+  scripts (``prefect.server: auto`` there is ``temporary``), the command starts a temporary
+  Prefect server for itself (in the background: the devices do not wait for it) and exits
+  once the run's record is written;
 - ``prefect, server running``: ``PREFECT_API_URL`` names a server started before (not timed);
-- ``prefect, no server, prefect.server: background``: no ``PREFECT_API_URL``; the warm-up call
-  starts the lasting ``genja-prefect server`` (not timed), the timed calls use it;
+- ``prefect, no server, at a terminal``: no ``PREFECT_API_URL``; what ``prefect.server: auto``
+  does at a terminal (``background``, set here explicitly: the benchmark has no terminal). The
+  first call starts the lasting ``genja-prefect server`` (timed once, its own row: the start a
+  user pays once), the timed calls use it;
 - ``--no-prefect``: the same job without Prefect;
 - ``plain scrapli script``: a Python script that imports scrapli and runs ``show version`` on the
   6 devices in a ``ThreadPoolExecutor`` (the anchor: what the job does, minus everything else).
@@ -92,6 +95,9 @@ def _server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], s
     raise RuntimeError("prefect server start did not answer within 300 s")
 
 
+AT_A_TERMINAL = "prefect, no server, at a terminal (auto: lasting server)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -115,9 +121,9 @@ def main() -> None:
         log("starting a prefect server for the 'server running' scenario (not timed)")
         server, url = _server(work / "server-home", base)
         runs = {
-            "prefect, no server": (job, base),
+            "prefect, no server, not at a terminal (temporary)": (job, base),
             "prefect, server running": (job, {**base, "PREFECT_API_URL": url}),
-            "prefect, no server, prefect.server: background": (
+            AT_A_TERMINAL: (
                 job, {**base, "PREFECT_HOME": str(work / "bg-home"), "GENJA_PREFECT_PREFECT__SERVER": "background",
                       "GENJA_PREFECT_PREFECT__SERVER_PORT": str(free_listen_port())},
             ),
@@ -125,8 +131,7 @@ def main() -> None:
             "plain scrapli script": ([sys.executable, "-c", SCRAPLI_SCRIPT, *ports], base),
         }
         log("warm-up (first database migration, first ssh sessions: not timed)")
-        for name, (cmd, env) in runs.items():
-            _run(cmd, env, work)
+        first = {name: _run(cmd, env, work) for name, (cmd, env) in runs.items()}
         best = {name: float("inf") for name in runs}
         for round_ in range(args.repeat):
             for name, (cmd, env) in runs.items():
@@ -141,6 +146,7 @@ def main() -> None:
         subprocess.run([cli, "server", "stop"], env={**base, "PREFECT_HOME": str(work / "bg-home")}, capture_output=True, timeout=60)
         lab_down(work / "lab")
         shutil.rmtree(work, ignore_errors=True)
+    best = {**best, f"{AT_A_TERMINAL}: its first call, which starts the server (once)": first[AT_A_TERMINAL]}
     no_prefect, anchor = best["--no-prefect"], best["plain scrapli script"]
     print(f"# machine: {machine()}; load average at the end: {load:.1f}")
     print(

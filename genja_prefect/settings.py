@@ -183,11 +183,14 @@ class PrefectConfig(_Section):
     - ``server_start_timeout_s``: with no ``PREFECT_API_URL``, how long the temporary server
       (started in the background while hosts run) may take to answer before it is given up.
     - ``server``: what ``genja-prefect run`` records into when no ``PREFECT_API_URL``, Prefect
-      profile or ``genja-prefect server`` names a server. ``temporary`` (default): a server
-      for that one command, started while hosts run and stopped at its exit (its start, 6-17 s,
-      is most of a short job's time). ``background``: the first such command starts the
-      lasting ``genja-prefect server`` on 127.0.0.1:``server_port`` and later ones use it
-      (a process left running on purpose: ``genja-prefect server stop`` ends it).
+      profile or ``genja-prefect server`` names a server. ``auto`` (default): ``background``
+      when the command runs at a terminal, ``temporary`` otherwise (cron, CI, scripts,
+      ``CI`` set). ``temporary``: a server for that one command, started while hosts run and
+      stopped at its exit (its start, 6-17 s, is most of a short job's time). ``background``:
+      the first such command starts the lasting ``genja-prefect server`` on
+      127.0.0.1:``server_port`` and later ones use it (a process left running on purpose: it
+      stops after ``server_idle_stop_min`` minutes in which no run used it and no flow run
+      ran, 0 = never; ``genja-prefect server stop`` ends it at once).
     - ``task_runner``: ``threads`` (in-process) or ``dask`` (prefect-dask, a LocalCluster of
       ``dask_workers`` processes unless ``dask_address`` names a scheduler).
     - ``flow_heartbeats`` / ``subflow_heartbeats``: Prefect flow-run heartbeats for the flow
@@ -229,8 +232,9 @@ class PrefectConfig(_Section):
     flush_timeout_s: float = Field(default=120.0, ge=0)
     record_timeout_s: float = Field(default=15.0, ge=0)
     server_start_timeout_s: float = Field(default=120.0, gt=0)
-    server: Literal["temporary", "background"] = "temporary"
+    server: Literal["auto", "temporary", "background"] = "auto"
     server_port: int = Field(default=4200, ge=1, le=65535)
+    server_idle_stop_min: float = Field(default=60.0, ge=0)
     tag_events: bool = True
     tune_ephemeral_server: bool = True
     fail_on: str = "any"

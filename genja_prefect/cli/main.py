@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from genja_prefect.cli.server import choose_server
 
         config = genja.settings.prefect
-        server = choose_server(config.server_port if config.server == "background" else None)
+        server = choose_server(config.server, config.server_port, config.server_idle_stop_min * 60)
         if genja.settings.prefect.tune_ephemeral_server:
             tune_ephemeral_server()
     else:
@@ -124,6 +124,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         kwargs.update(params)
         with progress:
             outcome = run_job(spec, kwargs, prefect=use_prefect)
+    if use_prefect:
+        from genja_prefect.cli.server import mark_used, server_status
+
+        if server_status() is not None:
+            mark_used()  # the background server's idle clock starts at the end of the run
     return _report(outcome, args, server)
 
 
@@ -242,7 +247,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     import genja_prefect.cli.server as server
 
     if args.action == "start":
-        state = server.server_start(port=args.port)
+        if args.idle_stop < 0:
+            raise CliError(f"--idle-stop {args.idle_stop:g}: minutes must be 0 (never) or more")
+        state = server.server_start(port=args.port, idle_stop_s=args.idle_stop * 60)
         print(f"Prefect server running at {state.url} (pid {state.pid}; log {state.log_file})")
         print("genja-prefect runs now record there; open the UI at that address. Stop it: genja-prefect server stop")
     elif args.action == "stop":
@@ -328,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     server = sub.add_parser("server", help="a local Prefect server in the background, reused by every run")
     server.add_argument("action", choices=["start", "stop", "status"])
     server.add_argument("--port", type=int, default=4200, help="port on 127.0.0.1 (default 4200)")
+    server.add_argument("--idle-stop", type=float, default=0.0, metavar="MIN",
+                        help="stop by itself after MIN minutes in which no run used it (default 0: never)")
     server.set_defaults(func=cmd_server)
 
     demo = sub.add_parser("demo", help="start the lab, run facts + backups, show where to look")

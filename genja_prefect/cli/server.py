@@ -28,6 +28,7 @@ from genja_prefect.processes import pid_alive, stop_process
 
 STATE_FILE = "genja-prefect-server.json"
 LOG_FILE = "genja-prefect-server.log"
+USED_FILE = "genja-prefect-server.used"  # touched by each run that records there: the keeper's idle clock
 
 
 class ServerError(GenjaError):
@@ -82,9 +83,11 @@ def server_status() -> ServerState | None:
     return state
 
 
-def server_start(port: int = 4200, timeout: float = 120.0) -> ServerState:
+def server_start(port: int = 4200, timeout: float = 120.0, idle_stop_s: float = 0.0) -> ServerState:
     """Start ``prefect server start`` on 127.0.0.1:``port`` in the background and wait until
-    its API answers. Raises ServerError if one runs already or it does not come up."""
+    its API answers. With ``idle_stop_s`` > 0 it stops by itself once no run has used it for
+    that long and no flow run is running (:mod:`genja_prefect.cli.server_keeper`). Raises
+    ServerError if one runs already or it does not come up."""
     current = server_status()
     if current is not None:
         raise ServerError(
@@ -102,8 +105,11 @@ def server_start(port: int = 4200, timeout: float = 120.0) -> ServerState:
     env = {**os.environ, **FAST_INGEST_SERVER_ENV, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)  # the server itself must not point at another API
     log_path = home / LOG_FILE
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
-               "--analytics-off", "--no-background"]
+    server = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
+              "--analytics-off", "--no-background"]
+    mark_used()
+    command = [sys.executable, "-m", "genja_prefect.cli.server_keeper", "--url", url, "--state", str(_state_path()),
+               "--stamp", str(home / USED_FILE), "--idle-stop", str(idle_stop_s), "--", *server]
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  env=env, start_new_session=True)  # outlives this command and its Ctrl-C
@@ -117,10 +123,20 @@ def server_start(port: int = 4200, timeout: float = 120.0) -> ServerState:
                               hint=f"see {log_path}; another port: genja-prefect server start --port N")
         time.sleep(0.2)
     _state_path().write_text(json.dumps({"pid": state.pid, "url": url, "log_file": str(log_path)}), encoding="utf-8")
+    mark_used()  # the idle clock starts when the server is up, not when its start began
     return state
 
 
-def server_stop(timeout: float = 20.0) -> ServerState | None:
+def mark_used() -> None:
+    """Note that a run records into the background server now (resets its idle clock)."""
+    path = prefect_home() / USED_FILE
+    try:
+        path.touch()
+    except OSError:
+        pass  # a read-only home only loses the idle stop's precision
+
+
+def server_stop(timeout: float = 30.0) -> ServerState | None:
     """Stop the background server; returns what was stopped (None if none was running)."""
     state = server_status()
     if state is not None:
@@ -137,12 +153,32 @@ def _profile_api_url() -> str | None:
     return profile_values().get("PREFECT_API_URL") or None
 
 
-def choose_server(background_port: int | None = None) -> str:
+def interactive() -> bool:
+    """Whether an engineer runs this command at a terminal: stdin and stderr are terminals and
+    no ``CI`` variable is set. Cron, CI, scripts and deployment workers are not interactive."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+def server_mode(setting: str) -> str:
+    """``prefect.server`` resolved: ``auto`` is ``background`` at a terminal (the next ad-hoc
+    run skips the server start, and the UI stays up to look at the run) and ``temporary``
+    elsewhere (cron, CI, scripts: nothing is left running after the command)."""
+    if setting == "auto":
+        return "background" if interactive() else "temporary"
+    return setting
+
+
+def choose_server(mode: str = "temporary", port: int = 4200, idle_stop_s: float = 0.0) -> str:
     """Decide which Prefect API this process talks to, before Prefect is imported; returns a
     line saying which. Order: ``PREFECT_API_URL`` in the environment, then the active Prefect
-    profile's, then a running ``genja-prefect server``, else -- with ``background_port``
-    (``prefect.server: background``) -- a ``genja-prefect server`` started now on that port,
-    else Prefect's temporary server."""
+    profile's, then a running ``genja-prefect server``, else -- with ``mode`` ``background``
+    (or ``auto`` at a terminal: :func:`server_mode`) -- a ``genja-prefect server`` started now
+    on ``port`` that stops after ``idle_stop_s`` without use, else Prefect's temporary server."""
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
         return f"Prefect server {_ui(configured)} (PREFECT_API_URL)"
@@ -152,9 +188,10 @@ def choose_server(background_port: int | None = None) -> str:
     state = server_status()
     if state is not None:
         os.environ["PREFECT_API_URL"] = state.api_url
+        mark_used()
         return f"Prefect server {state.url} (genja-prefect server, pid {state.pid})"
-    if background_port is not None:
-        started = _start_on_first_use(background_port)
+    if server_mode(mode) == "background":
+        started = _start_on_first_use(port, idle_stop_s)
         if started is not None:
             os.environ["PREFECT_API_URL"] = started.api_url
             return f"Prefect server {started.url} (genja-prefect server, pid {started.pid}; stop it: genja-prefect server stop)"
@@ -164,10 +201,10 @@ def choose_server(background_port: int | None = None) -> str:
     return "Prefect's temporary server (start a lasting one with `genja-prefect server start` to skip its start)"
 
 
-def _start_on_first_use(port: int) -> ServerState | None:
-    """``prefect.server: background``: the lasting server, started by the first command that
-    needs it (one at a time: concurrent commands wait for it, then use it); ``None`` with a
-    WARNING line when it cannot start (the run then uses the temporary server)."""
+def _start_on_first_use(port: int, idle_stop_s: float) -> ServerState | None:
+    """The lasting server, started by the first command that needs it (one at a time:
+    concurrent commands wait for it, then use it); ``None`` with a WARNING line when it cannot
+    start (the run then uses the temporary server)."""
     import fcntl
 
     home = prefect_home()
@@ -176,11 +213,14 @@ def _start_on_first_use(port: int) -> ServerState | None:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         state = server_status()
         if state is not None:
+            mark_used()
             return state
-        print(f"genja-prefect: starting a lasting Prefect server on 127.0.0.1:{port} (prefect.server: background; "
-              "first run only)", file=sys.stderr)
+        lasts = f"it stops after {idle_stop_s / 60:g} min without a run" if idle_stop_s > 0 else "it keeps running"
+        print(f"genja-prefect: starting a lasting Prefect server on 127.0.0.1:{port} for this and later runs "
+              f"(first run only; {lasts}; genja-prefect server stop ends it; prefect.server: temporary "
+              "starts none)", file=sys.stderr, flush=True)
         try:
-            return server_start(port=port)
+            return server_start(port=port, idle_stop_s=idle_stop_s)
         except ServerError as exc:
             print(f"genja-prefect: WARNING: {exc}; this run uses Prefect's temporary server ({exc.hint})", file=sys.stderr)
             return None

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,92 @@ def test_background_server_setting_starts_it_on_first_use(lab: Any, tmp_path: Pa
     from genja_prefect.processes import pid_alive
 
     assert not pid_alive(int(pid))
+
+
+def _cli_at_a_terminal(*args: str, env: dict[str, str], timeout: float = 400) -> tuple[int, str, str]:
+    """The console script with stdin and stderr on a pseudo-terminal, as an engineer at a shell
+    runs it (stdout stays a pipe, as in ``... | tee``); returns exit code, stdout, stderr."""
+    import pty
+
+    exe = shutil.which("genja-prefect", path=str(Path(sys.executable).parent)) or "genja-prefect"
+    full_env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **env}
+    full_env.pop("CI", None)  # CI=true means "not interactive"
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen([exe, *args], stdin=terminal, stdout=subprocess.PIPE, stderr=terminal,
+                                env=full_env, text=True)
+        os.close(terminal)
+        terminal = -1
+        chunks: list[bytes] = []
+        import threading
+
+        def drain() -> None:  # the terminal's output, read as it comes (a full pty would block the CLI)
+            while True:
+                try:
+                    data = os.read(controller, 65536)
+                except OSError:  # EIO: the last writer closed it
+                    return
+                if not data:
+                    return
+                chunks.append(data)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        out, _ = proc.communicate(timeout=timeout)
+        reader.join(timeout=30)
+        return proc.returncode, out, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    finally:
+        if terminal >= 0:
+            os.close(terminal)
+        os.close(controller)
+
+
+def test_at_a_terminal_the_first_run_starts_a_server_that_stops_when_idle(lab: Any, tmp_path: Path) -> None:
+    """The default, ``prefect.server: auto``, at a terminal: the first run starts the lasting
+    server and says so, the next run uses it, and once nothing has used it for
+    ``server_idle_stop_min`` it stops by itself (process and state file gone). The same run
+    without a terminal (cron, scripts) leaves nothing running: see ``test_cli.py``."""
+    from genja_prefect.ports import free_listen_port
+    from genja_prefect.processes import pid_alive
+    from tests.flows.prefect_server import processes_where
+
+    port = free_listen_port()
+    home = tmp_path / "home"
+    env = {
+        "PREFECT_HOME": str(home),
+        "GENJA_PREFECT_PREFECT__SERVER_PORT": str(port),
+        "GENJA_PREFECT_PREFECT__SERVER_IDLE_STOP_MIN": "0.5",  # 30 s, measured from the end of the last run
+        **{k: "" for k in os.environ if k.startswith("PREFECT_API")},
+    }
+    settings = str(Path(lab.directory) / "settings.yaml")
+    marker = f"PREFECT_HOME={home}".encode()
+    try:
+        code, out, err = _cli_at_a_terminal("run", "collect_facts", "--settings", settings, "--filter", "platform=eos", env=env)
+        assert code == 0, out + err
+        assert f"starting a lasting Prefect server on 127.0.0.1:{port}" in err, err
+        assert "it stops after 0.5 min without a run" in err, err
+        status = cli("server", "status", env=env)
+        assert f"http://127.0.0.1:{port}" in status.stdout, status.stdout + status.stderr
+        pid = int(status.stdout.split("(pid ", 1)[1].split(";", 1)[0])
+        code, out, err = _cli_at_a_terminal("run", "collect_facts", "--settings", settings, "--filter", "platform=eos", env=env)
+        assert code == 0, out + err
+        assert "starting a lasting" not in err, err
+        assert f"genja-prefect server, pid {pid}" in out and f"http://127.0.0.1:{port}/runs/flow-run/" in out, out
+        # Idle from here on: the keeper stops the server by itself (bounded wait, generous under load).
+        deadline = time.monotonic() + 240
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not pid_alive(pid), "the idle server did not stop by itself within 240 s"
+        assert "no genja-prefect server running" in cli("server", "status", env=env).stdout
+        assert not (home / "genja-prefect-server.json").exists()
+        assert "no run used it for 0.5 min" in (home / "genja-prefect-server.log").read_text()
+        # the server's processes (prefect server start and its uvicorn) went with the keeper
+        deadline = time.monotonic() + 60
+        while processes_where(lambda environ: marker in environ) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert processes_where(lambda environ: marker in environ) == []
+    finally:
+        cli("server", "stop", env=env)
 
 
 def test_progress_bar_shows_the_host_total_for_ready_made_jobs(lab: Any) -> None:

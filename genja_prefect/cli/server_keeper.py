@@ -1,0 +1,118 @@
+"""The process that keeps a ``genja-prefect server``: it runs ``prefect server start`` as its
+child, removes the state file when that child ends, and -- with ``--idle-stop`` -- stops the
+server by itself once no CLI run has used it for that long and no flow run is running.
+
+Why a keeper: a server started on first use from a terminal (``prefect.server: auto`` or
+``background``) is a process left running on purpose, but it must not stay forever after the
+engineer is done. ``genja-prefect server stop`` (SIGTERM to the keeper's process group) still
+ends it at once; the keeper then waits for the server to exit, so "stopped" means gone.
+
+Run as ``python -m genja_prefect.cli.server_keeper --url URL --state FILE --stamp FILE
+--idle-stop SECONDS -- prefect server start ...``. It imports neither Prefect nor the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+# States in which a flow run is still at work: the server must stay up for it.
+BUSY_STATES = ("PENDING", "RUNNING", "CANCELLING")
+
+
+def idle_since(stamp: Path, started: float) -> float:
+    """Wall-clock time of the server's last use: the stamp file's mtime (each CLI run that
+    records into the server touches it), or the keeper's own start."""
+    try:
+        return max(stamp.stat().st_mtime, started)
+    except OSError:
+        return started
+
+
+def busy(url: str, timeout: float = 10.0) -> bool:
+    """Whether any flow run on the server is pending, running or cancelling (a deployment run,
+    a long job). An unanswered question counts as not busy: a server that does not answer for
+    the whole idle period serves nobody."""
+    body = json.dumps({"flow_runs": {"state": {"type": {"any_": list(BUSY_STATES)}}}}).encode()
+    request = urllib.request.Request(f"{url}/api/flow_runs/count", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - loopback URL we started
+            return int(json.loads(reply.read())) > 0
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def poll_interval(idle_stop_s: float) -> float:
+    """How often to look: often enough that the stop comes within ~10 % of the idle time."""
+    return min(30.0, max(0.5, idle_stop_s / 10))
+
+
+def keep(command: list[str], url: str, state: Path, stamp: Path, idle_stop_s: float) -> int:
+    """Run ``command`` (the server) until it exits, SIGTERM arrives, or it has been idle for
+    ``idle_stop_s`` seconds (0: never); returns the exit code to leave with."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.time()
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # same process group: a group stop reaches it
+    reason = ""
+    try:
+        while child.poll() is None and not stop.is_set():
+            stop.wait(poll_interval(idle_stop_s) if idle_stop_s > 0 else 5.0)
+            if idle_stop_s > 0 and time.time() - idle_since(stamp, started) >= idle_stop_s and not busy(url):
+                reason = f"no run used it for {idle_stop_s / 60:g} min"
+                break
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=10)
+        _forget(state)
+    if reason:
+        print(f"genja-prefect server keeper: stopped the server at {url}: {reason}", flush=True)
+    return 0 if reason or stop.is_set() else (child.returncode or 0)
+
+
+def _forget(state: Path) -> None:
+    """Remove the state file if it still names this keeper (a newer server may own it)."""
+    try:
+        if int(json.loads(state.read_text(encoding="utf-8"))["pid"]) == os.getpid():
+            state.unlink(missing_ok=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genja_prefect.cli.server_keeper")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--state", type=Path, required=True)
+    parser.add_argument("--stamp", type=Path, required=True)
+    parser.add_argument("--idle-stop", type=float, default=0.0, help="seconds without use before stopping (0: never)")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("the server command is missing (after --)")
+    return keep(command, args.url, args.state, args.stamp, args.idle_stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

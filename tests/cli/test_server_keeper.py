@@ -1,0 +1,141 @@
+"""The background server's keeper and the ``prefect.server: auto`` choice, without a Prefect
+server: the keeper runs a stand-in child process and asks a loopback HTTP stand-in for the
+flow-run count (the real server: tests/cli/test_newcomer.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from genja_prefect.cli import server_keeper
+from genja_prefect.cli.server import server_mode
+from genja_prefect.processes import pid_alive
+
+
+class _Api:
+    """A loopback stand-in for ``POST /api/flow_runs/count``: answers ``running``."""
+
+    def __init__(self) -> None:
+        self.running = 1
+        self.asked = threading.Event()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                assert self.path == "/api/flow_runs/count"
+                assert body["flow_runs"]["state"]["type"]["any_"] == ["PENDING", "RUNNING", "CANCELLING"]
+                reply = json.dumps(api.running).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+                api.asked.set()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def api() -> Iterator[_Api]:
+    stand_in = _Api()
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()
+
+
+def _keeper(tmp_path: Path, url: str, idle_stop_s: float) -> subprocess.Popen[str]:
+    state = tmp_path / "state.json"
+    command = [sys.executable, "-m", "genja_prefect.cli.server_keeper", "--url", url, "--state", str(state),
+               "--stamp", str(tmp_path / "used"), "--idle-stop", str(idle_stop_s), "--",
+               sys.executable, "-c", "import time; time.sleep(600)"]
+    keeper = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    state.write_text(json.dumps({"pid": keeper.pid, "url": url, "log_file": "x"}))
+    return keeper
+
+
+def test_the_keeper_waits_while_a_flow_run_is_running_then_stops_the_idle_server(api: _Api, tmp_path: Path) -> None:
+    keeper = _keeper(tmp_path, api.url, idle_stop_s=1.0)
+    try:
+        # idle for longer than 1 s, but a flow run is running: the keeper asks and keeps it up
+        assert api.asked.wait(120), "the keeper never asked the server whether a flow run is running"
+        api.asked.clear()
+        assert api.asked.wait(120)  # asked again: it did not stop after the first answer
+        assert keeper.poll() is None
+        api.running = 0
+        out, _ = keeper.communicate(timeout=120)
+    finally:
+        if keeper.poll() is None:
+            keeper.kill()
+            keeper.wait(30)
+    assert keeper.returncode == 0
+    assert "stopped the server" in out and "no run used it for" in out
+    assert not (tmp_path / "state.json").exists()  # it named this keeper: removed
+
+
+def test_a_recent_run_resets_the_idle_clock(api: _Api, tmp_path: Path) -> None:
+    api.running = 0
+    stamp = tmp_path / "used"
+    started = time.time()
+    stamp.touch()
+    assert server_keeper.idle_since(stamp, started - 100) >= started - 1  # the stamp, not the start
+    assert server_keeper.idle_since(tmp_path / "missing", started) == started
+    assert not server_keeper.busy(api.url)
+    api.running = 2
+    assert server_keeper.busy(api.url)
+    assert not server_keeper.busy("http://127.0.0.1:9")  # nobody answers: not busy
+
+
+def test_stopping_the_keepers_group_ends_the_server_with_it(api: _Api, tmp_path: Path) -> None:
+    """`genja-prefect server stop` sends SIGTERM to the keeper's process group; the keeper waits
+    for its child, so once the keeper is gone the server is too. Idle stop off (0)."""
+    keeper = _keeper(tmp_path, api.url, idle_stop_s=0)
+    try:
+        deadline = time.monotonic() + 120
+        children: list[int] = []
+        while not children and time.monotonic() < deadline:
+            children = [int(p) for p in Path(f"/proc/{keeper.pid}/task/{keeper.pid}/children").read_text().split()]
+            time.sleep(0.1)
+        assert children, "the keeper did not start its child"
+        os.killpg(keeper.pid, signal.SIGTERM)
+        keeper.wait(timeout=120)
+    finally:
+        if keeper.poll() is None:
+            keeper.kill()
+            keeper.wait(30)
+    assert not pid_alive(children[0])
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_auto_is_a_lasting_server_at_a_terminal_and_a_temporary_one_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert server_mode("auto") == "background"
+    assert server_mode("temporary") == "temporary"
+    monkeypatch.setenv("CI", "true")  # CI runners may have a terminal: still nothing left running
+    assert server_mode("auto") == "temporary"
+    monkeypatch.setenv("CI", "false")
+    assert server_mode("auto") == "background"
+    with open(os.devnull) as nothing:  # cron: stdin is not a terminal
+        monkeypatch.setattr(sys, "stdin", nothing)
+        assert server_mode("auto") == "temporary"
+    assert server_mode("background") == "background"
