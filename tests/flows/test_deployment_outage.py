@@ -178,6 +178,9 @@ def test_a_deployment_run_outlives_its_server(sim_lab: Any, tmp_path: Path, clea
     spooled = list((home / "genja-spool").glob("*.jsonl"))
     assert spooled, output[-6000:]
     assert any(run_id in path.read_text() for path in spooled), [p.name for p in spooled]
+    # what waits on disk (log lines, artifacts, states) carries no device password
+    assert not [p.name for p in spooled if lab.password in p.read_text()]
+    assert lab.password not in output
 
     # The server back on the same database; the spool delivered.
     _restart(server)
