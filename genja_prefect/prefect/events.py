@@ -279,7 +279,9 @@ class EventSender:
                         else "the rest is still being written: some hosts may show Running for a while",
                     )
                     return False
-                time.sleep(poll)
+                # A short run's task runs are written within the server's ~1 s flush: look
+                # often during the first second (a CLI job's exit waits on it), then every ``poll``.
+                time.sleep(poll if now - start > 1.0 else min(poll, 0.05))
 
     # -- the sender thread -----------------------------------------------------------------
 
