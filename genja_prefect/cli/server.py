@@ -104,6 +104,9 @@ def server_start(port: int = 4200, timeout: float = 120.0, idle_stop_s: float = 
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **FAST_INGEST_SERVER_ENV, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)  # the server itself must not point at another API
+    # The UI asks the browser to call this API; Prefect's default is port 4200 whatever the
+    # server's port ("Can't connect to Server API at http://127.0.0.1:4200/api" on any other).
+    env["PREFECT_UI_API_URL"] = f"{url}/api"
     log_path = home / LOG_FILE
     server = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
               "--analytics-off", "--no-background"]

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,9 @@ def test_background_server_is_reused_by_runs(lab: Any, tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{port}" in started.stdout
         status = cli("server", "status", env=env)
         assert f"http://127.0.0.1:{port}" in status.stdout
+        # the UI served there calls this server's API, not Prefect's default port 4200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=30) as reply:
+            assert json.loads(reply.read())["api_url"] == f"http://127.0.0.1:{port}/api"
         run = cli("run", "collect_facts", "--settings", str(Path(lab.directory) / "settings.yaml"), "--filter", "platform=eos", env=env)
         assert run.returncode == 0, run.stdout + run.stderr
         assert f"http://127.0.0.1:{port}/runs/flow-run/" in run.stdout
