@@ -34,7 +34,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from genja_prefect.definition import TaskDefinition
-from genja_prefect.outcome import FailPolicy, HostsFailedError, Outcome
+from genja_prefect.outcome import NAMED_HOSTS, FailPolicy, HostsFailedError, Outcome
 from genja_prefect.engine.loop import run_plain
 from genja_prefect.prefect import artifacts
 from genja_prefect.prefect.naming import (
@@ -409,6 +409,33 @@ def _run_finished_event(
     }
 
 
+def run_summary_logs(flow_run_id: str, results: RunResults, outcome: Outcome) -> list[dict[str, Any]]:
+    """The run's flow run's log lines (its Logs tab in the UI; otherwise empty: host lines are on
+    the subflows): per root task ``collect_facts: 5 passed, 1 failed, 0 skipped of 6 hosts``,
+    each failed host's line as on its task run (the first ``NAMED_HOSTS``), then the verdict."""
+    now = datetime.now(UTC).isoformat()
+
+    def line(level: int, message: str) -> dict[str, Any]:
+        return {"name": "genja_prefect.run", "level": level, "message": message, "timestamp": now,
+                "flow_run_id": flow_run_id, "task_run_id": None}
+
+    lines = []
+    named = 0
+    for tree in results:
+        counts = {"passed": 0, "failed": 0, "skipped": 0}
+        for result in tree.hosts.values():
+            counts[result.status] = counts.get(result.status, 0) + 1
+        lines.append(line(logging.INFO, f"{tree.task_name}: {counts['passed']} passed, {counts['failed']} failed, "
+                                        f"{counts['skipped']} skipped of {len(tree.hosts)} hosts"))
+        for host_id in tree.failed_hosts[: max(NAMED_HOSTS - named, 0)]:
+            lines.append(line(logging.ERROR, f"{tree.task_name}: {host_failure_line(host_id, tree.hosts[host_id])}"))
+            named += 1
+    failed_any = bool(results.failed_hosts)
+    level = logging.ERROR if outcome.failed else logging.WARNING if failed_any else logging.INFO
+    lines.append(line(level, f"run {'failed' if outcome.failed else 'passed'}: {outcome.message}"))
+    return lines
+
+
 def _run_root_subflow(
     sub: RootSubflow,
     runtime: "Genja",
@@ -571,6 +598,7 @@ def run_with_prefect(runtime: "Genja", tasks: Sequence[TaskDefinition], max_dept
     plan.emit([_run_finished_event(record.flow_run_id, record.flow_id, flow_name, label, results, policy)])
     outcome = _run_outcome(results, policy)
     verdict = ("FAILED" if outcome.failed else "COMPLETED", f"{len(results)} root task(s): {outcome.message}")
+    record.post("/logs/", run_summary_logs(record.flow_run_id, results, outcome))
     record.finish(*verdict)
     if record.parent is not None:
         record.parent.verdict = verdict  # the CLI job's flow run ends the same way

@@ -220,3 +220,10 @@ def test_a_job_recorded_into_a_server_does_not_wait_for_prefects_import(
             task_run == str(task_runs["collect_facts@sim-ios2"].id) and message.startswith("sim-ios2: authentication")
             for task_run, message in lines
         ), lines
+        # and on the job's own flow run's Logs tab: the counts, the failed host's reason, the verdict
+        job_logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id])))
+        job_lines = [(log.level, log.message) for log in job_logs]
+        assert (20, "collect_facts: 2 passed, 1 failed, 0 skipped of 3 hosts") in job_lines, job_lines
+        assert any(level == 40 and message.startswith("collect_facts: sim-ios2: authentication failed")
+                   for level, message in job_lines), job_lines
+        assert (40, "run failed: 1 of 3 hosts failed: sim-ios2") in job_lines, job_lines
