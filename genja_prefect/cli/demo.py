@@ -3,7 +3,9 @@
 Starts the loopback lab (simulated Cisco IOS, Arista EOS and Juniper devices, a NETCONF and a
 RESTCONF server), writes its inventory, runs the ready-made ``collect_facts`` and
 ``backup_configs`` jobs as Prefect flows, prints the results and says where to look in the
-Prefect UI. Everything it started is stopped before it returns.
+Prefect UI. The lab is stopped before it returns; the Prefect server is the one ``run`` would
+use (``prefect.server``): at a terminal the lasting ``genja-prefect server``, so the runs can
+be looked at in the UI afterwards, elsewhere a temporary one that stops with the demo.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def _ui_hint(run_names: list[str]) -> str:
         ui = api[: -len("/api")] if api.endswith("/api") else api
         names = " and ".join(f"'{n}'" for n in run_names)
         return f"See the flow runs {names}, with a task run per device, in the Prefect UI: {ui}/runs"
+    # The temporary server stopped with the demo. (At a terminal the demo uses the lasting one.)
     return (
         "Prefect ran its temporary server, which stopped with the demo. To watch runs in the UI: "
         "`genja-prefect server start`, then run the demo again and open http://127.0.0.1:4200"

@@ -265,8 +265,12 @@ def cmd_server(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from genja_prefect.cli.demo import run_demo
     from genja_prefect.cli.server import choose_server
+    from genja_prefect.settings import Settings
 
-    print(f"Using {choose_server()}.")
+    # prefect.server as for `run` (GENJA_PREFECT_PREFECT__* only: the demo writes its own
+    # settings): at a terminal the lasting server, so the UI still shows the runs afterwards.
+    config = Settings.from_dict({}, source="environment").prefect
+    print(f"Using {choose_server(config.server, config.server_port, config.server_idle_stop_min * 60)}.")
     return run_demo(Path(args.dir), workers=args.workers)
 
 
