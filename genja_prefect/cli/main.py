@@ -250,14 +250,14 @@ def cmd_server(args: argparse.Namespace) -> int:
         if args.idle_stop < 0:
             raise CliError(f"--idle-stop {args.idle_stop:g}: minutes must be 0 (never) or more")
         state = server.server_start(port=args.port, idle_stop_s=args.idle_stop * 60)
-        print(f"Prefect server running at {state.url} (pid {state.pid}; log {state.log_file})")
+        print(f"Prefect server running at {state.describe()}")
         print("genja-prefect runs now record there; open the UI at that address. Stop it: genja-prefect server stop")
     elif args.action == "stop":
         stopped = server.server_stop()
         print(f"stopped the Prefect server at {stopped.url} (pid {stopped.pid})" if stopped else "no genja-prefect server was running")
     else:
         running = server.server_status()
-        print(f"Prefect server running at {running.url} (pid {running.pid}; log {running.log_file})" if running
+        print(f"Prefect server running at {running.describe()}" if running
               else "no genja-prefect server running (start one: genja-prefect server start)")
     return EXIT_OK
 

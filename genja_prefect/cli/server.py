@@ -46,6 +46,12 @@ class ServerState:
     pid: int
     url: str
     log_file: Path
+    idle_stop_s: float = 0.0  # stops by itself after this long without a run (0: never)
+
+    def describe(self) -> str:
+        """``http://127.0.0.1:4200 (pid 42; stops after 60 min without a run; log ...)``."""
+        lasts = f"; stops after {self.idle_stop_s / 60:g} min without a run" if self.idle_stop_s > 0 else ""
+        return f"{self.url} (pid {self.pid}{lasts}; log {self.log_file})"
 
     @property
     def api_url(self) -> str:
@@ -74,7 +80,7 @@ def server_status() -> ServerState | None:
     path = _state_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        state = ServerState(int(data["pid"]), str(data["url"]), Path(data["log_file"]))
+        state = ServerState(int(data["pid"]), str(data["url"]), Path(data["log_file"]), float(data.get("idle_stop_s", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not pid_alive(state.pid):
@@ -116,7 +122,7 @@ def server_start(port: int = 4200, timeout: float = 120.0, idle_stop_s: float = 
     with open(log_path, "ab") as log:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  env=env, start_new_session=True)  # outlives this command and its Ctrl-C
-    state = ServerState(child.pid, url, log_path)
+    state = ServerState(child.pid, url, log_path, idle_stop_s)
     deadline = time.monotonic() + timeout
     while not _healthy(url):
         if child.poll() is not None or time.monotonic() > deadline:
@@ -125,7 +131,8 @@ def server_start(port: int = 4200, timeout: float = 120.0, idle_stop_s: float = 
             raise ServerError(f"the Prefect server did not start on {url}: {tail or 'no output'}",
                               hint=f"see {log_path}; another port: genja-prefect server start --port N")
         time.sleep(0.2)
-    _state_path().write_text(json.dumps({"pid": state.pid, "url": url, "log_file": str(log_path)}), encoding="utf-8")
+    record = {"pid": state.pid, "url": url, "log_file": str(log_path), "idle_stop_s": idle_stop_s}
+    _state_path().write_text(json.dumps(record), encoding="utf-8")
     mark_used()  # the idle clock starts when the server is up, not when its start began
     return state
 

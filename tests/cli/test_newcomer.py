@@ -331,6 +331,7 @@ def test_at_a_terminal_the_first_run_starts_a_server_that_stops_when_idle(lab: A
         status = cli("server", "status", env=env)
         assert f"http://127.0.0.1:{port}" in status.stdout, status.stdout + status.stderr
         pid = int(status.stdout.split("(pid ", 1)[1].split(";", 1)[0])
+        assert "stops after 0.5 min without a run" in status.stdout, status.stdout
         code, out, err = _cli_at_a_terminal("run", "collect_facts", "--settings", settings, "--filter", "platform=eos", env=env)
         assert code == 0, out + err
         assert "starting a lasting" not in err, err
