@@ -23,11 +23,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-# States in which a flow run is still at work: the server must stay up for it.
-BUSY_STATES = ("PENDING", "RUNNING", "CANCELLING")
+# A flow run still at work keeps the server up: running or cancelling and started within
+# this window, or pending and due within it. A run whose process was killed stays Running in
+# the database for ever; it must not keep an idle server up for more than a day.
+STALE_AFTER_S = 24 * 3600.0
 
 
 def idle_since(stamp: Path, started: float) -> float:
@@ -40,17 +43,25 @@ def idle_since(stamp: Path, started: float) -> float:
 
 
 def busy(url: str, timeout: float = 10.0) -> bool:
-    """Whether any flow run on the server is pending, running or cancelling (a deployment run,
-    a long job). An unanswered question counts as not busy: a server that does not answer for
-    the whole idle period serves nobody."""
-    body = json.dumps({"flow_runs": {"state": {"type": {"any_": list(BUSY_STATES)}}}}).encode()
-    request = urllib.request.Request(f"{url}/api/flow_runs/count", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - loopback URL we started
-            return int(json.loads(reply.read())) > 0
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    """Whether a flow run on the server is at work (a deployment run, a long job): running or
+    cancelling and started in the last :data:`STALE_AFTER_S`, or pending and due in it. An
+    unanswered question counts as not busy: a server that does not answer for the whole idle
+    period serves nobody."""
+    since = datetime.fromtimestamp(time.time() - STALE_AFTER_S, UTC).isoformat()
+    queries = (
+        {"state": {"type": {"any_": ["RUNNING", "CANCELLING"]}}, "start_time": {"after_": since}},
+        {"state": {"type": {"any_": ["PENDING"]}}, "expected_start_time": {"after_": since}},
+    )
+    for query in queries:
+        request = urllib.request.Request(f"{url}/api/flow_runs/count", data=json.dumps({"flow_runs": query}).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - loopback URL we started
+                if int(json.loads(reply.read())) > 0:
+                    return True
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+    return False
 
 
 def poll_interval(idle_stop_s: float) -> float:

@@ -12,8 +12,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,15 +29,20 @@ class _Api:
 
     def __init__(self) -> None:
         self.running = 1
+        self.queries: list[dict[str, Any]] = []
         self.asked = threading.Event()
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["flow_runs"]
                 assert self.path == "/api/flow_runs/count"
-                assert body["flow_runs"]["state"]["type"]["any_"] == ["PENDING", "RUNNING", "CANCELLING"]
-                reply = json.dumps(api.running).encode()
+                states = body["state"]["type"]["any_"]
+                api.queries.append(body)
+                # runs at work: running/cancelling ones started recently, pending ones due recently
+                assert ("start_time" in body) == ("RUNNING" in states), body
+                assert ("expected_start_time" in body) == (states == ["PENDING"]), body
+                reply = json.dumps(api.running if "RUNNING" in states else 0).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
@@ -95,8 +102,12 @@ def test_a_recent_run_resets_the_idle_clock(api: _Api, tmp_path: Path) -> None:
     assert server_keeper.idle_since(stamp, started - 100) >= started - 1  # the stamp, not the start
     assert server_keeper.idle_since(tmp_path / "missing", started) == started
     assert not server_keeper.busy(api.url)
+    assert {"RUNNING", "PENDING"} <= {s for q in api.queries for s in q["state"]["type"]["any_"]}  # both asked
     api.running = 2
     assert server_keeper.busy(api.url)
+    # a run left Running by a killed process keeps the server up for a day at most
+    after = datetime.fromisoformat(api.queries[-1]["start_time"]["after_"])
+    assert abs((datetime.now(UTC) - after).total_seconds() - server_keeper.STALE_AFTER_S) < 600
     assert not server_keeper.busy("http://127.0.0.1:9")  # nobody answers: not busy
 
 
