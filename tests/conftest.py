@@ -16,6 +16,7 @@ for _name in [n for n in os.environ if n.startswith("GENJA_PREFECT_")]:
     os.environ.pop(_name)
 
 from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -24,6 +25,29 @@ import importlib.util  # noqa: E402
 # The device lab's fixtures (fakenos SSH devices, NETCONF and RESTCONF servers on loopback).
 if importlib.util.find_spec("genja_prefect.lab") and importlib.util.find_spec("genja_prefect.lab.pytest_plugin"):
     pytest_plugins = ["genja_prefect.lab.pytest_plugin"]
+
+
+from tests import server_template  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One migrated Prefect database for the session (tests/server_template.py): the controller
+    # makes its directory and starts making it before the xdist workers start (they inherit
+    # the directory's name).
+    config._genja_db_template = server_template.configure()  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server_template.cleanup(getattr(config, "_genja_db_template", None))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _migrated_prefect_home() -> None:
+    """The tests' PREFECT_HOME gets the session's migrated database once it is made: each CLI
+    or job a test runs without PREFECT_API_URL starts its temporary server there, and the
+    first of them in each process would otherwise spend ~10 s of CPU on migrations. In the
+    background: a run of a few quick tests does not wait for it."""
+    server_template.seed_home_in_background(Path(_PREFECT_HOME))
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +63,19 @@ def prefect_api() -> Iterator[str]:
     # in three processes another one's connection or server took it meanwhile (the harness's
     # health check then failed with "Server disconnected"). A port below the ephemeral range.
     utilities._find_available_port = free_listen_port  # type: ignore[attr-defined]
+    # The harness puts its database in a new mkdtemp() directory: give that directory the
+    # session's migrated database (tests/server_template.py), so this worker's API skips the
+    # migrations (~10 s of CPU). Everything else about the harness is Prefect's own.
+    make_directory = utilities.mkdtemp  # type: ignore[attr-defined]
+
+    def seeded_directory() -> str:
+        directory = make_directory()
+        server_template.seed(Path(directory) / "prefect-test.db")
+        return directory
+
+    utilities.mkdtemp = seeded_directory  # type: ignore[attr-defined]
     with prefect_test_harness(server_startup_timeout=120):
+        utilities.mkdtemp = make_directory  # type: ignore[attr-defined]
         yield str(PREFECT_API_URL.value())
         # The harness drains Prefect's client workers at its end without a time limit; anything
         # a test left for a server that is gone would be retried for minutes. Bounded here.

@@ -12,6 +12,7 @@ import pytest
 import genja_prefect as genja_lib
 from genja_prefect.connection import ConnectionBase, ConnectionPluginBase
 from genja_prefect.task import TaskSuccessResult, task
+from tests import server_template
 
 pytest.importorskip("prefect_dask")
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -121,6 +122,7 @@ def test_dask_without_a_prefect_server_uses_one_temporary_server_for_every_worke
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path), PREFECT_LOGGING_LEVEL="WARNING")
+    server_template.seed_home(tmp_path)  # the session's migrated database: skips the server's migrations
     done = subprocess.run([sys.executable, "-c", _NO_SERVER_JOB], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "results 380 20" in done.stdout, done.stdout + done.stderr[-3000:]

@@ -18,6 +18,7 @@ import pytest
 from genja_prefect.prefect.events import EventSender
 from genja_prefect.prefect.server import FAST_INGEST_SERVER_ENV, tune_ephemeral_server
 from genja_prefect.prefect.task_runs import HostRunRecorder
+from tests import server_template
 
 
 class _Response:
@@ -223,6 +224,9 @@ def test_a_process_on_the_temporary_server_exits_only_after_its_task_runs_are_wr
         PREFECT_LOGGING_LEVEL="WARNING",
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
     )
+    # The home has the session's migrated database (tests/server_template.py): this test is
+    # about the process's exit, not the server's first start.
+    server_template.seed_home(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", _EPHEMERAL_JOB], env=env, capture_output=True, text=True, timeout=400
     )

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import httpx
 
 from genja_prefect.ports import free_listen_port
+from tests import server_template
 from tests.flows import prefect_rest
 from tests.flows.postgres import PostgresCluster, postgres_cluster
 
@@ -319,6 +320,10 @@ def _prefect_server(home: Path, startup_timeout: float, extra_env: dict[str, str
     )
     env.update(extra_env)
     server = PrefectServer(home=home, port=port, log=home / "server.log", env=env, database=database)
+    if database == "sqlite":
+        # A copy of the session's migrated database (tests/server_template.py): the server
+        # starts as on a user's second start, without ~10 s of migrations on an empty file.
+        server_template.seed_home(home)
     try:
         proc = server.spawn(["server", "start", "--host", "127.0.0.1", "--port", str(port)], server.log)
         _wait_healthy(server, proc, startup_timeout)
