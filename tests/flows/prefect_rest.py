@@ -28,15 +28,21 @@ READ_RETRY_S = 240.0
 
 
 def request(method: str, path: str, body: dict[str, Any] | None = None, api_url: str | None = None) -> Any:
-    """``method`` ``<api>/<path>`` and return the decoded JSON. Reads (GET, ``.../filter``,
-    ``.../count``) that time out or meet a busy server (503) are retried up to ``READ_RETRY_S``."""
+    """``method`` ``<api>/<path>`` and return the decoded JSON. Any request that meets a busy
+    server (503) and reads (GET, ``.../filter``, ``.../count``) that time out are retried up
+    to ``READ_RETRY_S``.
+
+    Prefect answers 503 only for errors it classes as retryable (a SQLite database locked
+    beyond its busy timeout, a dropped database connection): the request's transaction was
+    rolled back, so a write is retried as Prefect's own client retries it. A write that timed
+    out may have been applied and is not retried."""
     read = method == "GET" or path.rstrip("/").endswith(("/filter", "/count"))
     deadline = time.monotonic() + READ_RETRY_S
     with httpx.Client(base_url=api_url or _api_url(), timeout=60) as client:
         while True:
             try:
                 response = client.request(method, path, json=body)
-                if not (read and response.status_code == 503):
+                if response.status_code != 503:
                     response.raise_for_status()
                     return response.json()
             except httpx.TimeoutException:
