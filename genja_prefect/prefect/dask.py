@@ -20,6 +20,7 @@ import logging
 import math
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -202,9 +203,24 @@ def dask_cluster(runtime: "Genja", host_count: int) -> Iterator[str]:
         try:
             yield cluster.scheduler_address
         finally:
+            _retire_workers(cluster)
             cluster.close()
     finally:
         quiet.setLevel(level)
+
+
+def _retire_workers(cluster: Any, timeout: float = 30.0) -> None:
+    """Let the workers leave before the scheduler closes: closed first, a worker's next heartbeat
+    fails and it logs an ERROR traceback ("Failed to communicate with scheduler during
+    heartbeat") into the run's output. Bounded: whatever is left is closed with the cluster."""
+    try:
+        cluster.scale(0)
+        deadline = time.monotonic() + timeout
+        # gone from the scheduler, and their nanny processes closed (SpecCluster.workers)
+        while (cluster.scheduler_info.get("workers") or cluster.workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    except Exception as exc:  # noqa: BLE001 - closing anyway; this only keeps the output clean
+        logging.getLogger(__name__).debug("retiring the Dask workers before closing: %s", exc)
 
 
 def _register_by_value(tasks: Sequence[TaskDefinition], manager: PluginManager) -> None:
