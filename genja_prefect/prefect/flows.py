@@ -384,14 +384,20 @@ class _SubflowRoot:
 HOST_ARTIFACT_LIMIT = 200
 
 
+def _status_counts(trees: Sequence[TaskResults]) -> dict[str, int]:
+    """Host results per status (``passed``, ``failed``, ``skipped``) over the root tasks ``trees``."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for tree in trees:
+        for result in tree.hosts.values():
+            counts[result.status] = counts.get(result.status, 0) + 1
+    return counts
+
+
 def _run_finished_event(
     flow_run_id: Any, flow_id: Any, flow_name: str, run_label: str, results: RunResults, policy: FailPolicy
 ) -> dict[str, Any]:
     outcome = _run_outcome(results, policy)
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
-    for tree in results:
-        for r in tree.hosts.values():
-            counts[r.status] = counts.get(r.status, 0) + 1
+    counts = _status_counts(results)
     return {
         "id": str(uuid.uuid4()),
         "occurred": datetime.now(UTC).isoformat(),
@@ -422,9 +428,7 @@ def run_summary_logs(flow_run_id: str, results: RunResults, outcome: Outcome) ->
     lines = []
     named = 0
     for tree in results:
-        counts = {"passed": 0, "failed": 0, "skipped": 0}
-        for result in tree.hosts.values():
-            counts[result.status] = counts.get(result.status, 0) + 1
+        counts = _status_counts([tree])
         lines.append(line(logging.INFO, f"{tree.task_name}: {counts['passed']} passed, {counts['failed']} failed, "
                                         f"{counts['skipped']} skipped of {len(tree.hosts)} hosts"))
         for host_id in tree.failed_hosts[: max(NAMED_HOSTS - named, 0)]:
