@@ -14,18 +14,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.process_probe import wait_for
 
 JOB = """
 import os, pathlib, sys, time
 import genja_prefect as genja_lib
+from genja_prefect.engine.execution import cancellation
 from genja_prefect.task import TaskSuccessResult, task
 
 @task(name="tick")
 class Tick:
     def start(self, task, host, context):
         pathlib.Path(os.environ["MARKERS"], host.id).touch()
-        time.sleep(float(os.environ.get("WORK_S", "0")))
+        if os.environ.get("UNTIL_CANCELLED"):
+            # a long task that ends when the run is cancelled (Ctrl-C), within a bound
+            ended = cancellation().wait(float(os.environ["UNTIL_CANCELLED"]))
+            print(f"{host.id} saw the cancel: {ended}", flush=True)
+        else:
+            time.sleep(float(os.environ.get("WORK_S", "0")))
         return TaskSuccessResult(result=host.id)
 
 settings = {"prefect": {"server_start_timeout_s": float(os.environ.get("START_TIMEOUT", "120"))}}
@@ -82,13 +90,17 @@ def test_the_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     assert wait_for(lambda: not server_processes(tmp_path), 30), server_processes(tmp_path)
 
 
+@pytest.mark.timeout(900)  # every wait inside is bounded; they add up to more than the default 300 s
 def test_ctrl_c_during_the_run_leaves_no_server(tmp_path: Path) -> None:
-    proc = start_job(tmp_path, WORK_S="5")
+    # The hosts work until the run is cancelled (at most 240 s): no fixed work time to race
+    # the signal on a loaded machine.
+    proc = start_job(tmp_path, UNTIL_CANCELLED="240")
     try:
         assert wait_for(lambda: len(list((tmp_path / "markers").iterdir())) > 0, 120)
         assert wait_for(lambda: bool(server_processes(tmp_path)), 60)
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+        out, err = proc.communicate(timeout=400)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err, f"exit {proc.returncode}\n{out[-2000:]}\n{err[-3000:]}"
+    assert "saw the cancel: True" in out and "saw the cancel: False" not in out, out
     assert wait_for(lambda: not server_processes(tmp_path), 30), server_processes(tmp_path)
