@@ -15,7 +15,10 @@ from the shell's point of view, side by side with what it is measured against (i
   6 devices in a ``ThreadPoolExecutor`` (the anchor: what the job does, minus everything else).
 
 Each is a fresh process, best of ``--repeat`` (3), interleaved so that load changes hit every
-scenario alike. The devices (fakenos IOS) run in a background lab process.
+scenario alike; each round starts at a different scenario, and each timed command starts
+``--settle`` seconds (2) after the one before, so that no command pays for the previous one's
+server still writing its record (a server flushes what it got once a second). The devices
+(fakenos IOS) run in a background lab process.
 
     python -m bench.cold_start [--repeat 3] [--devices 6]
 """
@@ -102,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--devices", type=int, default=6)
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds between timed commands")
     args = parser.parse_args()
 
     from genja_prefect.lab.background import lab_down, lab_up
@@ -133,8 +137,11 @@ def main() -> None:
         log("warm-up (first database migration, first ssh sessions: not timed)")
         first = {name: _run(cmd, env, work) for name, (cmd, env) in runs.items()}
         best = {name: float("inf") for name in runs}
+        names = list(runs)
         for round_ in range(args.repeat):
-            for name, (cmd, env) in runs.items():
+            for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+                time.sleep(args.settle)
+                cmd, env = runs[name]
                 best[name] = min(best[name], _run(cmd, env, work))
             log(f"round {round_ + 1}: " + ", ".join(f"{n} {t:.2f}" for n, t in best.items()))
         load = os.getloadavg()[0]

@@ -37,6 +37,44 @@ def pytest_configure(config: pytest.Config) -> None:
     config._genja_db_template = server_template.configure()  # type: ignore[attr-defined]
 
 
+#: The modules that take longest (wall clock: they wait for Prefect servers, workers, deployment
+#: runs and timers more than they compute), longest first, measured on the 2-core CI machine
+#: with the README test command. pytest-xdist's ``loadfile`` hands modules to its workers in
+#: collection order: started first, their waits overlap the CPU-bound short modules instead of
+#: being the run's tail, when little else is left to run beside them.
+LONGEST_MODULES = (
+    "tests/flows/test_cancel_deployment.py",
+    "tests/cli/test_newcomer.py",
+    "tests/flows/test_deployment_outage.py",
+    "tests/reliability/test_prefect_outages.py",
+    "tests/test_packaging.py",
+    "tests/flows/test_deployments.py",
+    "tests/test_dask.py",
+    "tests/test_docs.py",
+    "tests/flows/test_deployment_failures.py",
+    "tests/flows/test_flows_prefect.py",
+    "tests/flows/test_two_workers.py",
+    "tests/reliability/test_secrets.py",
+    "tests/flows/test_schedules.py",
+    "tests/test_prefect_events.py",
+    "tests/reliability/test_temporary_server.py",
+    "tests/cli/test_cli.py",
+    "tests/reliability/test_soak.py",
+    "tests/cli/test_demo.py",
+    "tests/flows/test_prefect_record.py",
+    "tests/flows/test_automations.py",
+    "tests/test_prefect_api.py",
+    "tests/flows/test_server_databases.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first (:data:`LONGEST_MODULES`); the rest keep their order, and so
+    do the tests inside every module."""
+    rank = {module: i for i, module in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     server_template.cleanup(getattr(config, "_genja_db_template", None))
 

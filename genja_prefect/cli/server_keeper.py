@@ -26,11 +26,13 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 # A flow run still at work keeps the server up: running or cancelling and started within
 # this window, or pending and due within it. A run whose process was killed stays Running in
 # the database for ever; it must not keep an idle server up for more than a day.
 STALE_AFTER_S = 24 * 3600.0
+FINAL_STATES = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
 
 
 def idle_since(stamp: Path, started: float) -> float:
@@ -42,16 +44,21 @@ def idle_since(stamp: Path, started: float) -> float:
         return started
 
 
-def busy(url: str, timeout: float = 10.0) -> bool:
+def busy(url: str, timeout: float = 10.0, ended_within: float = 0.0) -> bool:
     """Whether a flow run on the server is at work (a deployment run, a long job): running or
-    cancelling and started in the last :data:`STALE_AFTER_S`, or pending and due in it. An
-    unanswered question counts as not busy: a server that does not answer for the whole idle
-    period serves nobody."""
-    since = datetime.fromtimestamp(time.time() - STALE_AFTER_S, UTC).isoformat()
-    queries = (
+    cancelling and started in the last :data:`STALE_AFTER_S`, or pending and due in it -- or
+    ended in the last ``ended_within`` seconds (a run that ended a moment ago used the server
+    as much as one still running). An unanswered question counts as not busy: a server that
+    does not answer for the whole idle period serves nobody."""
+    now = time.time()
+    since = datetime.fromtimestamp(now - STALE_AFTER_S, UTC).isoformat()
+    queries: list[dict[str, Any]] = [
         {"state": {"type": {"any_": ["RUNNING", "CANCELLING"]}}, "start_time": {"after_": since}},
         {"state": {"type": {"any_": ["PENDING"]}}, "expected_start_time": {"after_": since}},
-    )
+    ]
+    if ended_within > 0:
+        ended = datetime.fromtimestamp(now - ended_within, UTC).isoformat()
+        queries.append({"state": {"type": {"any_": FINAL_STATES}}, "end_time": {"after_": ended}})
     for query in queries:
         request = urllib.request.Request(f"{url}/api/flow_runs/count", data=json.dumps({"flow_runs": query}).encode(),
                                          method="POST", headers={"Content-Type": "application/json"})
@@ -82,12 +89,20 @@ def keep(command: list[str], url: str, state: Path, stamp: Path, idle_stop_s: fl
     started = time.time()
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # same process group: a group stop reaches it
     reason = ""
+    last_busy = started  # when a flow run was last seen at work: the idle clock starts again after it
     try:
         while child.poll() is None and not stop.is_set():
             stop.wait(poll_interval(idle_stop_s) if idle_stop_s > 0 else 5.0)
-            if idle_stop_s > 0 and time.time() - idle_since(stamp, started) >= idle_stop_s and not busy(url):
-                reason = f"no run used it for {idle_stop_s / 60:g} min"
-                break
+            if idle_stop_s <= 0 or time.time() - max(idle_since(stamp, started), last_busy) < idle_stop_s:
+                continue
+            if busy(url, ended_within=idle_stop_s):
+                # A run at work, or one that ended within the idle time, is use (also a run
+                # longer than the idle time, which ended before its CLI stamped the end): the
+                # server stops idle_stop_s after the last run was seen at work or ended.
+                last_busy = time.time()
+                continue
+            reason = f"no run used it for {idle_stop_s / 60:g} min"
+            break
     finally:
         if child.poll() is None:
             child.terminate()

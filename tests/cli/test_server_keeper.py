@@ -29,7 +29,9 @@ class _Api:
 
     def __init__(self) -> None:
         self.running = 1
+        self.ended = 0  # flow runs that ended within the asked window
         self.queries: list[dict[str, Any]] = []
+        self.answers: list[tuple[float, int]] = []  # (when, running flow runs) per RUNNING question
         self.asked = threading.Event()
         api = self
 
@@ -42,7 +44,11 @@ class _Api:
                 # runs at work: running/cancelling ones started recently, pending ones due recently
                 assert ("start_time" in body) == ("RUNNING" in states), body
                 assert ("expected_start_time" in body) == (states == ["PENDING"]), body
-                reply = json.dumps(api.running if "RUNNING" in states else 0).encode()
+                assert ("end_time" in body) == ("COMPLETED" in states), body
+                answer = api.running if "RUNNING" in states else api.ended if "COMPLETED" in states else 0
+                reply = json.dumps(answer).encode()
+                if "RUNNING" in states:
+                    api.answers.append((time.monotonic(), api.running))
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
@@ -92,6 +98,11 @@ def test_the_keeper_waits_while_a_flow_run_is_running_then_stops_the_idle_server
     assert keeper.returncode == 0
     assert "stopped the server" in out and "no run used it for" in out
     assert not (tmp_path / "state.json").exists()  # it named this keeper: removed
+    # The run seen at work was use: the keeper stopped the server one idle time after it last
+    # saw it (a lower bound, which load only lengthens), not at its next look.
+    last_busy = max(when for when, running in api.answers if running)
+    first_idle = min(when for when, running in api.answers if not running)
+    assert first_idle - last_busy >= 0.9, api.answers
 
 
 def test_a_recent_run_resets_the_idle_clock(api: _Api, tmp_path: Path) -> None:
@@ -103,6 +114,14 @@ def test_a_recent_run_resets_the_idle_clock(api: _Api, tmp_path: Path) -> None:
     assert server_keeper.idle_since(tmp_path / "missing", started) == started
     assert not server_keeper.busy(api.url)
     assert {"RUNNING", "PENDING"} <= {s for q in api.queries for s in q["state"]["type"]["any_"]}  # both asked
+    assert not server_keeper.busy(api.url, ended_within=60)
+    ended = api.queries[-1]
+    assert ended["state"]["type"]["any_"] == server_keeper.FINAL_STATES
+    assert abs((datetime.now(UTC) - datetime.fromisoformat(ended["end_time"]["after_"])).total_seconds() - 60) < 30
+    api.ended = 1  # a run ended a moment ago: the server was used
+    assert server_keeper.busy(api.url, ended_within=60)
+    assert not server_keeper.busy(api.url)  # not asked about ended runs without ended_within
+    api.ended = 0
     api.running = 2
     assert server_keeper.busy(api.url)
     # a run left Running by a killed process keeps the server up for a day at most

@@ -5,6 +5,7 @@ the subflow and the flow run are final, read right away, with no waiting in the 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,4 +54,12 @@ def test_nothing_is_running_or_pending_once_the_call_returned(tmp_path: Path) ->
             states = [t["state"]["type"] for t in tasks]
             assert len(tasks) == 60 and set(states) <= FINAL, sorted(set(states))
             assert states.count("FAILED") == 6
-            assert min(t["start_time"] for t in tasks) >= sub["start_time"]
+            # The subflow goes Running before its first host starts: the server stamps that
+            # state when it gets it, and the run posts it at once when the server has taken
+            # what was queued before it within record.post_now's 2 s. On a loaded machine
+            # (seen: four test processes on two cores) the server can take longer, and host
+            # work does not wait for it: then the first hosts started up to a few seconds
+            # before the server stamped the subflow Running.
+            first_host = min(datetime.fromisoformat(t["start_time"]) for t in tasks)
+            lag = (datetime.fromisoformat(sub["start_time"]) - first_host).total_seconds()
+            assert lag <= 10, f"the subflow went Running {lag:.1f} s after its first host started"
