@@ -25,6 +25,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,10 +111,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         server = "no Prefect (--no-prefect)"
     progress = LiveProgress(enabled=not args.json and sys.stdout.isatty(), total=genja.host_count())
+    # The lasting server's idle clock stays at zero while the run records there.
+    from genja_prefect.cli.server import in_use
+
+    using: AbstractContextManager[object] = in_use() if use_prefect else nullcontext()
     if ":" in args.target:
         genja = genja.with_run_parameters(cli="run", target=args.target, settings=str(args.settings),
                                           filter=_pairs(args.filter, "filter"))
-        with progress:
+        with using, progress:
             outcome = run_task_class(genja, task, args.max_depth, prefect=use_prefect)
     else:
         kwargs: dict[str, Any] = {"settings": str(args.settings), "filter": _pairs(args.filter, "filter") or None}
@@ -122,13 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.runner:
             kwargs["runner"] = args.runner
         kwargs.update(params)
-        with progress:
+        with using, progress:
             outcome = run_job(spec, kwargs, prefect=use_prefect)
-    if use_prefect:
-        from genja_prefect.cli.server import mark_used, server_status
-
-        if server_status() is not None:
-            mark_used()  # the background server's idle clock starts at the end of the run
     return _report(outcome, args, server)
 
 

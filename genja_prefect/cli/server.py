@@ -17,9 +17,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +147,34 @@ def mark_used() -> None:
         path.touch()
     except OSError:
         pass  # a read-only home only loses the idle stop's precision
+
+
+@contextmanager
+def in_use() -> Iterator[ServerState | None]:
+    """While a CLI run records into the lasting server, keep its idle clock at zero: the stamp
+    is touched now, every fifth of the idle time (1-60 s) while the run goes on, and at its end,
+    so the idle time counts from the end of the run. Without this, a run whose flow run was not
+    yet created (a loaded machine, a slow import) looked like no use to the keeper, which
+    stopped the server under it. Yields the server, or None when none is running."""
+    state = server_status()
+    if state is None or state.idle_stop_s <= 0:
+        yield state
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(min(60.0, max(1.0, state.idle_stop_s / 5))):
+            mark_used()
+
+    mark_used()
+    beater = threading.Thread(target=beat, name="genja-prefect-server-in-use", daemon=True)
+    beater.start()
+    try:
+        yield state
+    finally:
+        done.set()
+        beater.join(timeout=5)
+        mark_used()
 
 
 def server_stop(timeout: float = 30.0) -> ServerState | None:

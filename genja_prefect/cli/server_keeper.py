@@ -44,12 +44,12 @@ def idle_since(stamp: Path, started: float) -> float:
         return started
 
 
-def busy(url: str, timeout: float = 10.0, ended_within: float = 0.0) -> bool:
+def busy(url: str, timeout: float = 10.0, ended_within: float = 0.0) -> bool | None:
     """Whether a flow run on the server is at work (a deployment run, a long job): running or
     cancelling and started in the last :data:`STALE_AFTER_S`, or pending and due in it -- or
     ended in the last ``ended_within`` seconds (a run that ended a moment ago used the server
-    as much as one still running). An unanswered question counts as not busy: a server that
-    does not answer for the whole idle period serves nobody."""
+    as much as one still running). None when the server does not answer (starting, or too
+    loaded to answer within ``timeout``): the keeper asks again later."""
     now = time.time()
     since = datetime.fromtimestamp(now - STALE_AFTER_S, UTC).isoformat()
     queries: list[dict[str, Any]] = [
@@ -67,7 +67,7 @@ def busy(url: str, timeout: float = 10.0, ended_within: float = 0.0) -> bool:
                 if int(json.loads(reply.read())) > 0:
                     return True
         except (urllib.error.URLError, OSError, ValueError):
-            return False
+            return None
     return False
 
 
@@ -90,18 +90,29 @@ def keep(command: list[str], url: str, state: Path, stamp: Path, idle_stop_s: fl
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # same process group: a group stop reaches it
     reason = ""
     last_busy = started  # when a flow run was last seen at work: the idle clock starts again after it
+    unanswered_since: float | None = None  # the first of the questions in a row it did not answer
     try:
         while child.poll() is None and not stop.is_set():
             stop.wait(poll_interval(idle_stop_s) if idle_stop_s > 0 else 5.0)
             if idle_stop_s <= 0 or time.time() - max(idle_since(stamp, started), last_busy) < idle_stop_s:
                 continue
-            if busy(url, ended_within=idle_stop_s):
+            answer = busy(url, ended_within=idle_stop_s)
+            if answer is None:
+                unanswered_since = unanswered_since or time.time()
+                if time.time() - unanswered_since < idle_stop_s:
+                    continue  # too loaded to answer now: one unanswered question is not idleness
+            else:
+                unanswered_since = None
+            if answer:
                 # A run at work, or one that ended within the idle time, is use (also a run
                 # longer than the idle time, which ended before its CLI stamped the end): the
                 # server stops idle_stop_s after the last run was seen at work or ended.
                 last_busy = time.time()
                 continue
-            reason = f"no run used it for {idle_stop_s / 60:g} min"
+            if answer is None:
+                reason = f"it did not answer for {idle_stop_s / 60:g} min and no run used it"
+            else:
+                reason = f"no run used it for {idle_stop_s / 60:g} min"
             break
     finally:
         if child.poll() is None:

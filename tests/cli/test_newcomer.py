@@ -251,7 +251,10 @@ def test_background_server_setting_starts_it_on_first_use(lab: Any, tmp_path: Pa
         assert first.returncode == 0, first.stdout + first.stderr
         assert f"starting a lasting Prefect server on 127.0.0.1:{port}" in first.stderr
         status = cli("server", "status", env=env)
-        assert f"http://127.0.0.1:{port}" in status.stdout, status.stdout + status.stderr
+        log = home / "genja-prefect-server.log"
+        assert f"http://127.0.0.1:{port}" in status.stdout, "\n".join([
+            status.stdout + status.stderr, "the run:", out + err,
+            "the server's log (tail):", log.read_text(errors="replace")[-3000:] if log.exists() else "none"])
         pid = status.stdout.split("(pid ", 1)[1].split(";", 1)[0]
         second = cli("run", "collect_facts", "--settings", settings, "--filter", "platform=eos", env={**env_without_api, **env})
         assert second.returncode == 0, second.stdout + second.stderr
@@ -329,7 +332,10 @@ def test_at_a_terminal_the_first_run_starts_a_server_that_stops_when_idle(lab: A
         assert f"starting a lasting Prefect server on 127.0.0.1:{port}" in err, err
         assert "it stops after 0.5 min without a run" in err, err
         status = cli("server", "status", env=env)
-        assert f"http://127.0.0.1:{port}" in status.stdout, status.stdout + status.stderr
+        log = home / "genja-prefect-server.log"
+        assert f"http://127.0.0.1:{port}" in status.stdout, "\n".join([
+            status.stdout + status.stderr, "the run:", out + err,
+            "the server's log (tail):", log.read_text(errors="replace")[-3000:] if log.exists() else "none"])
         pid = int(status.stdout.split("(pid ", 1)[1].split(";", 1)[0])
         assert "stops after 0.5 min without a run" in status.stdout, status.stdout
         code, out, err = _cli_at_a_terminal("run", "collect_facts", "--settings", settings, "--filter", "platform=eos", env=env)

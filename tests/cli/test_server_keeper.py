@@ -29,6 +29,7 @@ class _Api:
 
     def __init__(self) -> None:
         self.running = 1
+        self.unanswered = 0  # the next questions about running flow runs it fails (a loaded server)
         self.ended = 0  # flow runs that ended within the asked window
         self.queries: list[dict[str, Any]] = []
         self.answers: list[tuple[float, int]] = []  # (when, running flow runs) per RUNNING question
@@ -46,6 +47,12 @@ class _Api:
                 assert ("expected_start_time" in body) == (states == ["PENDING"]), body
                 assert ("end_time" in body) == ("COMPLETED" in states), body
                 answer = api.running if "RUNNING" in states else api.ended if "COMPLETED" in states else 0
+                if "RUNNING" in states and api.unanswered > 0:
+                    api.unanswered -= 1
+                    api.answers.append((time.monotonic(), -1))
+                    self.send_error(503)
+                    api.asked.set()
+                    return
                 reply = json.dumps(answer).encode()
                 if "RUNNING" in states:
                     api.answers.append((time.monotonic(), api.running))
@@ -127,7 +134,56 @@ def test_a_recent_run_resets_the_idle_clock(api: _Api, tmp_path: Path) -> None:
     # a run left Running by a killed process keeps the server up for a day at most
     after = datetime.fromisoformat(api.queries[-1]["start_time"]["after_"])
     assert abs((datetime.now(UTC) - after).total_seconds() - server_keeper.STALE_AFTER_S) < 600
-    assert not server_keeper.busy("http://127.0.0.1:9")  # nobody answers: not busy
+    assert server_keeper.busy("http://127.0.0.1:9") is None  # nobody answers: unknown, not idle
+
+
+def test_an_unanswered_question_does_not_stop_the_server(api: _Api, tmp_path: Path) -> None:
+    """A server too loaded to answer once is asked again; it stops once it answers that
+    nothing runs -- or once it has not answered for the whole idle time."""
+    api.running = 0
+    api.unanswered = 2
+    keeper = _keeper(tmp_path, api.url, idle_stop_s=1.0)
+    try:
+        out, _ = keeper.communicate(timeout=120)
+    finally:
+        if keeper.poll() is None:
+            keeper.kill()
+            keeper.wait(30)
+    assert "no run used it for" in out, out
+    assert [running for _, running in api.answers][:3] == [-1, -1, 0], api.answers
+    # nobody answers at all: stopped one idle time after the first unanswered question
+    gone = _keeper(tmp_path, "http://127.0.0.1:9", idle_stop_s=1.0)
+    try:
+        out, _ = gone.communicate(timeout=120)
+    finally:
+        if gone.poll() is None:
+            gone.kill()
+            gone.wait(30)
+    assert gone.returncode == 0 and "did not answer for" in out, out
+
+
+def test_a_cli_run_keeps_the_idle_clock_at_zero_while_it_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The run's flow run may not exist yet (a slow start on a loaded machine): the CLI itself
+    touches the stamp while it runs, so the keeper never sees a run in progress as idleness."""
+    from genja_prefect.cli import server
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    stamp = tmp_path / server.USED_FILE
+    with server.in_use() as none:  # no lasting server: nothing to keep
+        assert none is None
+    assert not stamp.exists()
+    (tmp_path / server.STATE_FILE).write_text(json.dumps({"pid": os.getpid(), "url": "http://127.0.0.1:9",
+                                                          "log_file": "x", "idle_stop_s": 1.0}))
+    with server.in_use() as state:
+        assert state is not None and state.idle_stop_s == 1.0
+        first = stamp.stat().st_mtime_ns
+        deadline = time.monotonic() + 60
+        while stamp.stat().st_mtime_ns == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stamp.stat().st_mtime_ns > first, "not touched again while the run went on"
+        os.utime(stamp, (0, 0))
+    assert stamp.stat().st_mtime > time.time() - 600  # touched at the end: the idle time counts from there
+    assert not any(t.name == "genja-prefect-server-in-use" for t in threading.enumerate())
 
 
 def test_stopping_the_keepers_group_ends_the_server_with_it(api: _Api, tmp_path: Path) -> None:
