@@ -33,6 +33,7 @@ Everything started is stopped, also when the test fails; every wait is bounded.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -116,11 +117,37 @@ def _final_tree(server: PrefectServer, run_id: str) -> dict[str, Any] | None:
     return tree if all(_state(obj)["type"] in TERMINAL for obj in objects) else None
 
 
+class _Deployed:
+    """The module's server, with the pool, the deployment and the worker ``w1`` both device
+    behaviours use (the second test also checks the worker goes on after the first's cancel)."""
+
+    def __init__(self, server: PrefectServer, deployment: dict[str, Any], worker: Any, log: Path) -> None:
+        self.server, self.deployment, self.worker, self.log_path = server, deployment, worker, log
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Deployed]:
+    """One server, pool, deployment and worker for the module: their start is ~20 s of CPU."""
+    where = tmp_path_factory.mktemp("cancel-deployment")
+    with ExitStack() as stack:
+        server = stack.enter_context(prefect_server(
+            where / "prefect-home", extra_env={"PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS": "5"}))
+        server.create_process_pool("genja-pool")
+        server.deploy(PREFECT_YAML, "collect-facts-hourly", cwd=REPO)
+        deployment = server.get("/deployments/name/collect-facts/collect-facts-hourly")
+        worker = server.spawn(["worker", "start", "--pool", "genja-pool", "--name", "w1"], where / "w1.log",
+                              cwd=where, extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"})
+        yield _Deployed(server, deployment, worker, where / "w1.log")
+
+
 @pytest.mark.prefect_server
 @pytest.mark.timeout(1200)  # hung ~75 s, slow ~45 s on an idle 2-core machine; the bounded waits add up to less
 @pytest.mark.parametrize("devices", ["hung", "slow"])
 def test_cancelled_deployment_run_closes_everything_and_the_worker_goes_on(
-    devices: str, sim_lab: Any, tmp_path: Path, cleanups: ExitStack
+    devices: str, deployed: _Deployed, sim_lab: Any, tmp_path: Path, cleanups: ExitStack
 ) -> None:
     lab = sim_lab(ios=len(HOSTS))
     assert sorted(h.name for h in lab.by_kind("sim")) == sorted(HOSTS)
@@ -142,11 +169,8 @@ def test_cancelled_deployment_run_closes_everything_and_the_worker_goes_on(
     def device_sessions() -> int:
         return sum(lab.simulator.connection_count(name) for name in HOSTS)
 
-    server = cleanups.enter_context(prefect_server(
-        tmp_path / "prefect-home", extra_env={"PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS": "5"}))
-    server.create_process_pool("genja-pool")
-    server.deploy(PREFECT_YAML, "collect-facts-hourly", cwd=REPO)
-    deployment = server.get("/deployments/name/collect-facts/collect-facts-hourly")
+    server, deployment, worker, log = deployed.server, deployed.deployment, deployed.worker, deployed.log
+    assert worker.poll() is None, log()
 
     def trigger() -> str:
         run_id: str = server.post(f"/deployments/{deployment['id']}/create_flow_run",
@@ -155,11 +179,6 @@ def test_cancelled_deployment_run_closes_everything_and_the_worker_goes_on(
         return run_id
 
     cancelled = trigger()
-    worker = server.spawn(["worker", "start", "--pool", "genja-pool", "--name", "w1"], tmp_path / "w1.log",
-                          cwd=tmp_path, extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2"})
-
-    def log() -> str:
-        return (tmp_path / "w1.log").read_text(errors="replace")[-4000:]
 
     # Two hosts in flight (connections held at the relays), four not started.
     # Every wait below is an event with a bound of minutes: on a loaded 2-core machine a process
