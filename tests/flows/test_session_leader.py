@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests import server_template
+
 CODE = """
 import os, sys
 import genja_prefect as genja_lib
@@ -24,7 +26,7 @@ def test_session_leader_without_terminal_keeps_its_scrapli_sessions(lab: Any) ->
     # Without the plugin's pin_controlling_terminal() this process dies of SIGHUP (returncode -1) after
     # "authenticate: open failed" from libscrapli.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env["PREFECT_HOME"] = str(Path(lab.directory) / "prefect-home")
+    env["PREFECT_HOME"] = str(server_template.seed_home(Path(lab.directory) / "prefect-home").parent)
     done = subprocess.run(
         [sys.executable, "-c", CODE, str(Path(lab.directory) / "settings.yaml")],
         env=env, capture_output=True, text=True, timeout=120, start_new_session=True,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import server_template
 from tests.process_probe import wait_for
 
 JOB = """
@@ -64,6 +65,7 @@ def start_job(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
     (tmp_path / "markers").mkdir(exist_ok=True)
     full = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     full.update(PREFECT_HOME=str(tmp_path), PREFECT_LOGGING_LEVEL="WARNING", MARKERS=str(tmp_path / "markers"), **env)
+    server_template.seed_home(tmp_path)  # the session's migrated database: the server skips its migrations
     return subprocess.Popen([sys.executable, "-c", JOB], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
