@@ -20,7 +20,11 @@ from tests import server_template
 from tests.process_probe import wait_for
 
 JOB = """
-import os, pathlib, sys, time
+import os, pathlib, signal, sys, time
+# Ctrl-C raises KeyboardInterrupt, as at a terminal. A shell without job control (`cmd &` in a
+# script, some CI runners) starts background commands with SIGINT ignored; the test worker and
+# this job would inherit that, and the job then never sees the test's SIGINT.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import genja_prefect as genja_lib
 from genja_prefect.engine.execution import cancellation
 from genja_prefect.task import TaskSuccessResult, task
