@@ -264,24 +264,26 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from genja_prefect.cli.demo import run_demo
-    from genja_prefect.cli.server import choose_server
+    from genja_prefect.cli.server import choose_server, in_use
     from genja_prefect.settings import Settings
 
     # prefect.server as for `run` (GENJA_PREFECT_PREFECT__* only: the demo writes its own
     # settings): at a terminal the lasting server, so the UI still shows the runs afterwards.
     config = Settings.from_dict({}, source="environment").prefect
     print(f"Using {choose_server(config.server, config.server_port, config.server_idle_stop_min * 60)}.")
-    return run_demo(Path(args.dir), workers=args.workers)
+    with in_use():  # a lasting server's idle clock stays at zero while the demo records there
+        return run_demo(Path(args.dir), workers=args.workers)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from genja_prefect.cli.rerun import rerun_failed
-    from genja_prefect.cli.server import choose_server
+    from genja_prefect.cli.server import choose_server, in_use
 
     if not args.failed:
         raise CliError("rerun needs --failed", hint="re-running every host is just `genja-prefect run` again")
     server = choose_server()
-    outcome = rerun_failed(args.run_id, settings_override=args.settings)
+    with in_use():
+        outcome = rerun_failed(args.run_id, settings_override=args.settings)
     return _report(outcome, args, server)
 
 
