@@ -213,7 +213,8 @@ class EventSender:
             self.wait_until_written(self.exit_wait)
 
     def wait_until_written(
-        self, timeout: float, poll: float = 0.2, *, task_runs_only: bool = False, stall: float = 30.0
+        self, timeout: float, poll: float = 0.2, *, task_runs_only: bool = False, stall: float = 30.0,
+        stop: threading.Event | None = None,
     ) -> bool:
         """Block until the server has written every event this sender posted (best estimate).
 
@@ -226,7 +227,7 @@ class EventSender:
         wait, and so does one that answers but writes none of them for ``stall`` seconds (task
         runs of a flow run that was never created -- its record spooled -- are never written:
         they are in the spool, as accepted final states). Call it only while the sender is idle
-        (after :meth:`flush`).
+        (after :meth:`flush`). ``stop``, once set, ends the wait (``False``) at its next look.
         """
         import httpx
 
@@ -243,6 +244,8 @@ class EventSender:
             return False
         with client:
             while True:
+                if stop is not None and stop.is_set():
+                    return False
                 try:
                     recorded, persisted = self._progress(client)
                     last_error = ""

@@ -240,12 +240,8 @@ def _deliver_logs_so_far(timeout: float) -> None:
 def _close(record: RunRecord, guard: _FinalState, logs: _RunLogs) -> None:
     """Wait for the record as a command-line job does; what is left is spooled, and its line
     waits for the flow run's final state (one line for both)."""
-    from genja_prefect.prefect.events import EventSender
-
     logs.switch("prefect")  # what the job logged goes with its record
-    line = record.close(stall_timeout=JOB_RECORD_TIMEOUT_S, total_timeout=120.0)
-    if line is None and not EventSender.shared().ephemeral and not record.deferred:
-        line = record.confirm_written(JOB_RECORD_TIMEOUT_S)
+    line = record.close_and_confirm(stall_timeout=JOB_RECORD_TIMEOUT_S, total_timeout=120.0)
     if line is not None:
         logs.switch("spool")  # Prefect gave up on: the job's error, if any, is logged next
     guard.spooled_line = line

@@ -50,7 +50,6 @@ from genja_prefect.prefect.naming import (
     run_name,
     subflow_run_name,
 )
-from genja_prefect.prefect.events import EventSender
 from genja_prefect.prefect.locks import HostLocks, limit_names
 from genja_prefect.prefect.server import tune_ephemeral_server
 from genja_prefect.prefect.jobs import current_job_record
@@ -472,17 +471,11 @@ def _wait_for_the_record(record: RunRecord, runtime: "Genja") -> None:
     runs written, so nothing shows Running once the call has returned -- or, when Prefect
     fails or stalls, the rest spooled and one WARNING (see record.RunRecord.close)."""
     config = runtime.settings.prefect
-    warning = record.close(stall_timeout=config.record_timeout_s, total_timeout=config.flush_timeout_s)
+    # A server of the user's outlives this process: the call returns once it has written the
+    # task runs (batched, within ~1 s). The temporary server is waited for at exit.
+    warning = record.close_and_confirm(stall_timeout=config.record_timeout_s, total_timeout=config.flush_timeout_s)
     if warning:
         logger.warning("%s", warning)
-        return
-    sender = EventSender.shared()
-    if not sender.ephemeral and record.parent is None and not record.deferred:
-        # A server of the user's outlives this process: the call returns once it has written
-        # the task runs (batched, within ~1 s). The temporary server is waited for at exit.
-        warning = record.confirm_written(config.record_timeout_s, config.flush_timeout_s)
-        if warning:
-            logger.warning("%s", warning)
 
 
 def _open_record(runtime: "Genja", label: str) -> RunRecord:

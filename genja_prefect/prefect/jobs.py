@@ -72,11 +72,7 @@ def recorded_job(flow_name: str, parameters: dict[str, Any], start_timeout: floa
         record.finish(*(record.verdict or ("COMPLETED", "")))
     finally:
         _JOB.reset(token)
-        from genja_prefect.prefect.events import EventSender
-
-        warning = record.close(stall_timeout=JOB_RECORD_TIMEOUT_S, total_timeout=120.0)
-        if warning is None and not EventSender.shared().ephemeral and not record.deferred:
-            warning = record.confirm_written(JOB_RECORD_TIMEOUT_S)
+        warning = record.close_and_confirm(stall_timeout=JOB_RECORD_TIMEOUT_S, total_timeout=120.0)
         if warning:
             logger.warning("%s", warning)
 

@@ -17,7 +17,7 @@ Example::
     sub = record.subflow("collect_facts", "collect_facts-6-hosts")
     sub.start(); sub.finish(ok=True, message="6 hosts: 6 ok")
     record.finish("COMPLETED", "1 root task(s), 6 host result(s), 0 failed")
-    warning = record.close(stall_timeout=15, total_timeout=120)   # None: all delivered
+    warning = record.close_and_confirm(stall_timeout=15, total_timeout=120)   # None: all delivered (and written)
 """
 
 from __future__ import annotations
@@ -279,24 +279,57 @@ class RunRecord:
         _GAVE_UP_AT = time.monotonic()
         return self._spool_rest(sender, stall_timeout)
 
-    def confirm_written(self, stall: float, timeout: float = 120.0) -> str | None:
-        """After a delivered record, on a server of the user's: wait until it has written the
-        task runs -- while it makes progress, at most ``timeout``; ``stall`` seconds without
-        any. If it stops first (killed right after accepting them: its in-memory queue is
-        lost) or stalls, spool the run's accepted final host states again and say so (one line)."""
+    def close_and_confirm(self, stall_timeout: float, total_timeout: float) -> str | None:
+        """:meth:`close`, and -- for a run of its own on a server of the user's, which outlives
+        this process -- the wait until that server has written the task runs (nothing shows
+        Running once the call has returned). The two go side by side: the hosts' events were
+        all posted before the record's last calls (final states, artifacts), and the server's
+        task-run recorder writes only once a second, so its wait runs during those calls.
+
+        If the server stops first (killed right after accepting the events: its in-memory
+        queue is lost) or stalls, the run's accepted final host states are spooled again.
+        Returns ``None``, or the one line saying what was spooled."""
         sender = EventSender.shared()
+        if sender.ephemeral or self.parent is not None:
+            # the temporary server is waited for at exit; a nested run's parent confirms
+            return self.close(stall_timeout, total_timeout)
+        hosts_posted = sender.flush_marker()  # behind every host event put so far
+        stop = threading.Event()
+        written: list[bool] = []
+
+        def wait_for_the_writes() -> None:
+            while not hosts_posted.done.wait(0.05):
+                if stop.is_set():
+                    return
+            written.append(sender.wait_until_written(total_timeout, task_runs_only=True, stall=stall_timeout, stop=stop))
+
+        # in this context: the API URL may be a context setting (Prefect's temporary_settings)
+        waiter = threading.Thread(target=contextvars.copy_context().run, args=(wait_for_the_writes,),
+                                  name="genja-prefect-confirm-written", daemon=True)
+        waiter.start()
+        try:
+            line = self.close(stall_timeout, total_timeout)
+        except BaseException:
+            stop.set()
+            raise
+        if line is not None or self.deferred:
+            stop.set()  # spooled, or left to the exit: nothing to confirm now
+            waiter.join(5.0)
+            return line
+        waiter.join(total_timeout + stall_timeout + 10.0)  # bounded by its own timeouts; a safety net
+        stop.set()
         ids = {self.flow_run_id, *self.subflow_ids}
-        if sender.wait_until_written(timeout, task_runs_only=True, stall=stall):
+        if written and written[0]:
             sender.accepted_finals(ids)
             return None
         events = sender.accepted_finals(ids)
-        written = spool.append(self.key, ({"event": e} for e in events))
-        if not written:
+        spooled = spool.append(self.key, ({"event": e} for e in events))
+        if not spooled:
             return None
         return (
             "Prefect accepted this run's record but did not confirm writing it "
-            f"(nothing written for {stall:.0f} s, or not all within {timeout:.0f} s): "
-            f"{written} host final state(s) spooled to {spool.spool_dir()} again; "
+            f"(nothing written for {stall_timeout:.0f} s, or not all within {total_timeout:.0f} s): "
+            f"{spooled} host final state(s) spooled to {spool.spool_dir()} again; "
             "`genja-prefect prefect sync` or the next run delivers them (twice is harmless)"
         )
 
