@@ -97,19 +97,17 @@ def keep(command: list[str], url: str, state: Path, stamp: Path, idle_stop_s: fl
             if idle_stop_s <= 0 or time.time() - max(idle_since(stamp, started), last_busy) < idle_stop_s:
                 continue
             answer = busy(url, ended_within=idle_stop_s)
-            if answer is None:
-                unanswered_since = unanswered_since or time.time()
-                if time.time() - unanswered_since < idle_stop_s:
-                    continue  # too loaded to answer now: one unanswered question is not idleness
-            else:
-                unanswered_since = None
+            now = time.time()
             if answer:
-                # A run at work, or one that ended within the idle time, is use (also a run
-                # longer than the idle time, which ended before its CLI stamped the end): the
-                # server stops idle_stop_s after the last run was seen at work or ended.
-                last_busy = time.time()
+                # A flow run at work, or one that ended within the idle time (a deployment
+                # run between two looks), is use: the server stops idle_stop_s after the last
+                # run was seen at work or ended.
+                last_busy, unanswered_since = now, None
                 continue
             if answer is None:
+                unanswered_since = unanswered_since or now
+                if now - unanswered_since < idle_stop_s:
+                    continue  # too loaded to answer now: one unanswered question is not idleness
                 reason = f"it did not answer for {idle_stop_s / 60:g} min and no run used it"
             else:
                 reason = f"no run used it for {idle_stop_s / 60:g} min"

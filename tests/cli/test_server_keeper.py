@@ -88,6 +88,19 @@ def _keeper(tmp_path: Path, url: str, idle_stop_s: float) -> subprocess.Popen[st
     return keeper
 
 
+def _stopped_by_itself(keeper: subprocess.Popen[str]) -> str:
+    """The keeper's output once it has stopped by itself (exit 0, within a generous bound);
+    killed if it has not."""
+    try:
+        out, _ = keeper.communicate(timeout=120)
+    finally:
+        if keeper.poll() is None:
+            keeper.kill()
+            keeper.wait(30)
+    assert keeper.returncode == 0, out
+    return out
+
+
 def test_the_keeper_waits_while_a_flow_run_is_running_then_stops_the_idle_server(api: _Api, tmp_path: Path) -> None:
     keeper = _keeper(tmp_path, api.url, idle_stop_s=1.0)
     try:
@@ -97,12 +110,11 @@ def test_the_keeper_waits_while_a_flow_run_is_running_then_stops_the_idle_server
         assert api.asked.wait(120)  # asked again: it did not stop after the first answer
         assert keeper.poll() is None
         api.running = 0
-        out, _ = keeper.communicate(timeout=120)
+        out = _stopped_by_itself(keeper)
     finally:
-        if keeper.poll() is None:
+        if keeper.poll() is None:  # an assertion above failed
             keeper.kill()
             keeper.wait(30)
-    assert keeper.returncode == 0
     assert "stopped the server" in out and "no run used it for" in out
     assert not (tmp_path / "state.json").exists()  # it named this keeper: removed
     # The run seen at work was use: the keeper stopped the server one idle time after it last
@@ -142,24 +154,12 @@ def test_an_unanswered_question_does_not_stop_the_server(api: _Api, tmp_path: Pa
     nothing runs -- or once it has not answered for the whole idle time."""
     api.running = 0
     api.unanswered = 2
-    keeper = _keeper(tmp_path, api.url, idle_stop_s=1.0)
-    try:
-        out, _ = keeper.communicate(timeout=120)
-    finally:
-        if keeper.poll() is None:
-            keeper.kill()
-            keeper.wait(30)
+    out = _stopped_by_itself(_keeper(tmp_path, api.url, idle_stop_s=1.0))
     assert "no run used it for" in out, out
     assert [running for _, running in api.answers][:3] == [-1, -1, 0], api.answers
     # nobody answers at all: stopped one idle time after the first unanswered question
-    gone = _keeper(tmp_path, "http://127.0.0.1:9", idle_stop_s=1.0)
-    try:
-        out, _ = gone.communicate(timeout=120)
-    finally:
-        if gone.poll() is None:
-            gone.kill()
-            gone.wait(30)
-    assert gone.returncode == 0 and "did not answer for" in out, out
+    out = _stopped_by_itself(_keeper(tmp_path, "http://127.0.0.1:9", idle_stop_s=1.0))
+    assert "did not answer for" in out, out
 
 
 def test_a_cli_run_keeps_the_idle_clock_at_zero_while_it_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
