@@ -91,6 +91,7 @@ def keep(command: list[str], url: str, state: Path, stamp: Path, idle_stop_s: fl
     reason = ""
     last_busy = started  # when a flow run was last seen at work: the idle clock starts again after it
     unanswered_since: float | None = None  # the first of the questions in a row it did not answer
+    answered = False  # until the server first answers it is starting, however long that takes
     try:
         while child.poll() is None and not stop.is_set():
             stop.wait(poll_interval(idle_stop_s) if idle_stop_s > 0 else 5.0)
@@ -98,6 +99,9 @@ def keep(command: list[str], url: str, state: Path, stamp: Path, idle_stop_s: fl
                 continue
             answer = busy(url, ended_within=idle_stop_s)
             now = time.time()
+            if answer is None and not answered:
+                continue  # still starting (a loaded machine): whoever started it stops it if it never answers
+            answered = True
             if answer:
                 # A flow run at work, or one that ended within the idle time (a deployment
                 # run between two looks), is use: the server stops idle_stop_s after the last
