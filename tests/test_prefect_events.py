@@ -239,27 +239,71 @@ def test_a_process_on_the_temporary_server_exits_only_after_its_task_runs_are_wr
     assert "lost" not in done.stderr, done.stderr[-3000:]
 
 
+class _Counts:
+    """Answers the sender's progress questions: task-run counts, and which of the asked-for
+    event ids are stored (``stored``: how many of the posted events, oldest first)."""
+
+    def __init__(self, runs: int, finals: int, stored: int) -> None:
+        self.runs, self.finals, self.stored = runs, finals, stored
+        self.asked: list[list[str]] = []
+
+    def request(self, method: str, path: str, json: dict[str, Any]) -> Any:
+        response = _Response()
+        if path == "/events/filter":
+            ids = json["filter"]["id"]["id"]
+            assert "related" not in json["filter"] and len(ids) <= json["limit"] <= 50
+            self.asked.append(ids)
+            found = [{"id": i} for i in ids if int(i[1:]) <= self.stored]
+            response.json = lambda: {"events": found, "total": len(found)}  # type: ignore[method-assign]
+        else:
+            value = self.finals if "task_runs" in json else self.runs
+            response.json = lambda: value  # type: ignore[method-assign]
+        return response
+
+
+def _posted(sender: EventSender, count: int) -> None:
+    """Post ``count`` more events, e<sent+1> on, in that order (one per run)."""
+    for n in range(sender.sent + 1, sender.sent + count + 1):
+        sender.put(_event(n, f"h{n}", "Completed"), "f", 1)
+    assert sender.flush(30)
+
+
 def test_progress_estimate_reaches_the_posted_count_exactly() -> None:
-    """3,000 finished runs with 3,009 events between them: once all are final, the estimate
-    is exactly 3,009 (a float ratio gave 3008.999... and an exit wait that never ended)."""
-
-    class Counts:
-        def __init__(self, runs: int, finals: int, stored: int) -> None:
-            self.answers = {"runs": runs, "finals": finals, "stored": stored}
-
-        def request(self, method: str, path: str, json: dict[str, Any]) -> Any:
-            key = "stored" if path == "/events/filter" else ("finals" if "task_runs" in json else "runs")
-            response = _Response()
-            value = self.answers[key]
-            response.json = (lambda: {"total": value}) if key == "stored" else (lambda: value)  # type: ignore[method-assign]
-            return response
-
-    sender = _Sender(_Client())
+    """3,000 finished runs with 3,009 events between them: once all are final and stored, the
+    estimate is exactly 3,009 (a float ratio gave 3008.999... and an exit wait that never ended)."""
+    sender = _Sender(_Client(), window=100_000)
     sender._flow_runs = {"f": None}
-    sender._final_runs, sender._final_run_events, sender.sent = 3000, 3009, 3009
-    assert sender._progress(Counts(runs=3000, finals=3000, stored=3009)) == (3009.0, 3009.0)
-    recorded, _ = sender._progress(Counts(runs=3000, finals=1500, stored=10))
-    assert 1500 <= recorded < 3009
+    _posted(sender, 3009)
+    sender._final_runs, sender._final_run_events = 3000, 3009
+    assert sender._progress(_Counts(runs=3000, finals=3000, stored=3009)) == (3009.0, 3009.0)
+    sender = _Sender(_Client(), window=100_000)
+    sender._flow_runs = {"f": None}
+    _posted(sender, 3009)
+    sender._final_runs, sender._final_run_events = 3000, 3009
+    recorded, stored = sender._progress(_Counts(runs=3000, finals=1500, stored=10))
+    assert 1500 <= recorded < 3009 and stored <= 10
+
+
+def test_stored_events_are_read_from_a_few_ids_and_never_counted_twice() -> None:
+    """The persister's progress is read by looking up at most 32 posted ids (no join over a
+    run's events: quadratic on PostgreSQL); the newest found stored counts everything before it,
+    and ids seen stored are not asked for again."""
+    sender = _Sender(_Client(), window=100_000)
+    sender._flow_runs = {"f": None}
+    _posted(sender, 8000)
+    counts = _Counts(runs=8000, finals=0, stored=0)
+    assert sender._progress(counts)[1] == 0.0
+    assert len(counts.asked[-1]) == 32 and counts.asked[-1][0] == "e1" and counts.asked[-1][-1] == "e8000"
+    counts.stored = 5000
+    stored = sender._progress(counts)[1]
+    assert 5000 - 8000 / 31 <= stored <= 5000  # the newest probe at or below the stored count
+    assert int(counts.asked[-1][0][1:]) == 1  # nothing was confirmed before this look
+    _posted(sender, 100)  # more posted meanwhile
+    counts.stored = 8100
+    assert sender._progress(counts)[1] == 8100.0
+    assert all(int(i[1:]) > stored for i in counts.asked[-1])  # stored ones are not asked again
+    asked = len(counts.asked)
+    assert sender._progress(counts)[1] == 8100.0 and len(counts.asked) == asked  # all confirmed: no question
 
 
 def test_final_states_the_server_accepted_before_failing_are_spooled_again(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
