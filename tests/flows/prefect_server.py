@@ -282,13 +282,21 @@ def drain_prefect_clients(api_url: str, timeout: float = 60.0) -> None:
 @contextmanager
 def prefect_server(home: Path, startup_timeout: float = 240.0,
                    extra_env: dict[str, str] | None = None, database: Database = "sqlite",
-                   durable_database: bool = False) -> Iterator[PrefectServer]:
+                   durable_database: bool = False, api_workers: int = 1,
+                   services: int = 1) -> Iterator[PrefectServer]:
     """Start ``prefect server start`` on a free loopback port; stop it on exit.
 
     ``database="sqlite"``: Prefect's default, a SQLite file in ``home``. ``"postgresql"``: a
     PostgreSQL cluster of its own (:func:`tests.flows.postgres.postgres_cluster`, durable or
     not), stopped and removed after the server. ``extra_env`` is added to the environment of
     the server and of every CLI, worker and flow run started through it (server settings).
+
+    ``api_workers > 1``: ``prefect server start --workers N`` (PostgreSQL, and Redis settings in
+    ``extra_env``), as Prefect's multi-worker setup wants it: the tables made first (``prefect
+    server database upgrade``: N workers migrating one empty database at once collide), no
+    block registration at each worker's start (same collision), and the background services,
+    which ``--workers`` turns off, in ``services`` processes of their own (``prefect server
+    services start``).
     """
     with ExitStack() as stack:
         cluster = None
@@ -296,14 +304,15 @@ def prefect_server(home: Path, startup_timeout: float = 240.0,
         if database == "postgresql":
             cluster = stack.enter_context(postgres_cluster(free_port(), durable=durable_database))
             db_env["PREFECT_API_DATABASE_CONNECTION_URL"] = cluster.prefect_url
-        server = stack.enter_context(_prefect_server(home, startup_timeout, {**db_env, **(extra_env or {})}, database))
+        server = stack.enter_context(_prefect_server(home, startup_timeout, {**db_env, **(extra_env or {})}, database,
+                                                     api_workers, services))
         server.postgres = cluster
         yield server
 
 
 @contextmanager
 def _prefect_server(home: Path, startup_timeout: float, extra_env: dict[str, str],
-                    database: Database) -> Iterator[PrefectServer]:
+                    database: Database, api_workers: int = 1, services: int = 1) -> Iterator[PrefectServer]:
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GENJA_PREFECT_"))}
@@ -324,8 +333,16 @@ def _prefect_server(home: Path, startup_timeout: float, extra_env: dict[str, str
         # A copy of the session's migrated database (tests/server_template.py): the server
         # starts as on a user's second start, without ~10 s of migrations on an empty file.
         server_template.seed_home(home)
+    start = ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
     try:
-        proc = server.spawn(["server", "start", "--host", "127.0.0.1", "--port", str(port)], server.log)
+        if api_workers > 1:
+            server.cli("server", "database", "upgrade", "-y", timeout=startup_timeout)
+            server.env.update(PREFECT_API_DATABASE_MIGRATE_ON_START="false", PREFECT_API_BLOCKS_REGISTER_ON_START="false")
+            start += ["--workers", str(api_workers)]
+        proc = server.spawn(start, server.log)
+        if api_workers > 1:
+            for n in range(services):
+                server.spawn(["server", "services", "start"], home / f"services-{n}.log")
         _wait_healthy(server, proc, startup_timeout)
         yield server
     finally:
