@@ -330,3 +330,28 @@ def test_final_states_the_server_accepted_before_failing_are_spooled_again(tmp_p
     lines = [orjson.loads(line) for line in (tmp_path / "r.jsonl").read_bytes().splitlines()]
     assert [line["event"]["id"] for line in lines if "event" in line] == ["e1"]
     assert [line["post"] for line in lines if "post" in line] == ["/flow_runs/fr-1/set_state"]
+
+
+def test_two_threads_reading_the_stored_count_at_once_trim_only_what_is_stored() -> None:
+    """The sender thread's flow control and a run's end-of-run wait may ask at the same time:
+    neither may drop ids the other has not seen stored (the count would then overshoot)."""
+    sender = _Sender(_Client(), window=100_000)
+    _posted(sender, 8000)
+    counts = _Counts(runs=8000, finals=0, stored=5000)
+    both_picked = threading.Barrier(2, timeout=30)
+
+    def post(path: str, body: dict[str, Any]) -> Any:
+        both_picked.wait()  # both threads have picked their probes before either trims
+        return counts.request("POST", path, json=body).json()
+
+    seen: list[float] = []
+    threads = [threading.Thread(target=lambda: seen.append(sender._stored(post))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(seen) == 2 and seen[0] == seen[1] and 5000 - 8000 / 31 <= seen[0] <= 5000, seen
+    assert sender._unconfirmed[0][0] == seen[0] + 1  # the first id not seen stored is kept
+    counts.stored = 8000
+    assert sender._stored(lambda path, body: counts.request("POST", path, json=body).json()) == 8000.0
+    assert not sender._unconfirmed

@@ -140,6 +140,9 @@ class EventSender:
         # (events posted up to and including this one, its id) for posted events not yet seen
         # stored, oldest first: what the persister's progress is read from
         self._unconfirmed: deque[tuple[int, str]] = deque()
+        # the sender thread adds to it; its flow control and a run's end-of-run wait (another
+        # thread, several with concurrent runs in one process) read and trim it
+        self._unconfirmed_lock = threading.Lock()
         self._persisted_at = time.monotonic()
         # every event this sender posts occurs after its creation (client clock)
         self._since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
@@ -481,7 +484,8 @@ class EventSender:
     def _posted(self, batch: list[_Item]) -> None:
         """Count ``batch`` as posted (and remember its ids while the persister is followed)."""
         if self._track_persister:
-            self._unconfirmed.extend(zip(itertools.count(self.sent + 1), (item.event["id"] for item in batch)))
+            with self._unconfirmed_lock:
+                self._unconfirmed.extend(zip(itertools.count(self.sent + 1), (item.event["id"] for item in batch)))
         self.sent += len(batch)
         self.progress_at = time.monotonic()
 
@@ -546,7 +550,8 @@ class EventSender:
         elif recorded > persisted and now - self._persisted_at > 30.0:
             # Events are recorded but none stored for 30 s: the persister is off (or elsewhere).
             self._track_persister = False
-            self._unconfirmed.clear()
+            with self._unconfirmed_lock:
+                self._unconfirmed.clear()
             return recorded, recorded
         return recorded, self._persisted
 
@@ -555,11 +560,11 @@ class EventSender:
         events (spread over those not yet seen stored, the newest always among them) that the
         API finds by id, and everything posted before it."""
         unconfirmed = self._unconfirmed
-        if not unconfirmed:
-            return self._persisted
-        last = len(unconfirmed) - 1
-        picks = sorted({last * i // (_STORED_PROBES - 1) for i in range(_STORED_PROBES)})
-        probes = [unconfirmed[i] for i in picks]
+        with self._unconfirmed_lock:
+            if not unconfirmed:
+                return self._persisted
+            last = len(unconfirmed) - 1
+            probes = [unconfirmed[i] for i in sorted({last * i // (_STORED_PROBES - 1) for i in range(_STORED_PROBES)})]
         now = datetime.now(UTC)
         page = post(
             "/events/filter",
@@ -573,10 +578,10 @@ class EventSender:
             },
         )
         found = {str(event["id"]) for event in page.get("events", ())}
-        newest = next((i for i, (_, event_id) in zip(reversed(picks), reversed(probes)) if event_id in found), None)
-        if newest is None:
+        count = next((count for count, event_id in reversed(probes) if event_id in found), None)
+        if count is None:
             return self._persisted
-        count = unconfirmed[newest][0]
-        for _ in range(newest + 1):
-            unconfirmed.popleft()
-        return float(count)
+        with self._unconfirmed_lock:
+            while unconfirmed and unconfirmed[0][0] <= count:
+                unconfirmed.popleft()
+        return max(float(count), self._persisted)
